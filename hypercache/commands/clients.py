@@ -1,0 +1,1 @@
+"""CLIENT and its subcommands: ID, SETNAME, GETNAME, SETINFO, LIST, INFO, KILL."""

@@ -1,0 +1,1 @@
+"""CONFIG GET/SET/RESETSTAT/REWRITE over the typed configuration."""

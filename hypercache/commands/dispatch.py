@@ -1,0 +1,114 @@
+"""Run one request: look the command up, check it, queue it (MULTI) or call its handler.
+
+Everything here is synchronous: a batch of pipelined requests runs to completion
+without yielding to the event loop, which is what makes MULTI/EXEC atomic and keeps
+the per-request cost low.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from hypercache.commands.context import Context
+from hypercache.commands.table import CommandSpec
+from hypercache.errors import NOAUTH, CommandError
+from hypercache.resp.types import QUEUED, ErrorReply
+
+log = logging.getLogger("hypercache.commands")
+
+# Commands that run at once even inside MULTI (the rest are queued).
+_MULTI_IMMEDIATE = frozenset({b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"})
+_LOADING_ERROR = ErrorReply("LOADING HyperCache is loading the dataset in memory")
+
+
+def unknown_command_error(args: list[bytes]) -> ErrorReply:
+    """Redis's text: ERR unknown command 'x', with args beginning with: 'a' 'b' """
+    shown = ""
+    for arg in args[1:]:
+        if len(shown) >= 128:
+            break
+        shown += "'%s' " % _text(arg)[: 128 - len(shown)]
+    return ErrorReply(
+        "ERR unknown command '%s', with args beginning with: %s" % (_text(args[0])[:128], shown)
+    )
+
+
+def arity_error(name: str) -> ErrorReply:
+    return ErrorReply(f"ERR wrong number of arguments for '{name}' command")
+
+
+def resolve(ctx: Context, args: list[bytes]) -> CommandSpec | ErrorReply:
+    """The spec that will run `args` (the subcommand's for a container), or the error."""
+    spec = ctx.server.table.lookup(args[0])
+    if spec is None:
+        return unknown_command_error(args)
+    if spec.subcommands:
+        if len(args) < 2:
+            return arity_error(spec.name)
+        sub = spec.subcommands.get(args[1].lower())
+        if sub is None:
+            return ErrorReply(
+                "ERR unknown subcommand '%s'. Try %s HELP."
+                % (_text(args[1])[:128], spec.name.upper())
+            )
+        spec = sub
+    if not spec.arity_ok(len(args)):
+        return arity_error(spec.name)
+    return spec
+
+
+def execute(ctx: Context, args: list[bytes]) -> object:
+    """Execute one request for client `ctx` and return its reply value."""
+    spec = resolve(ctx, args)
+    if type(spec) is ErrorReply:
+        if ctx.multi is not None:
+            ctx.multi_error = True
+        ctx.server.stats.total_error_replies += 1
+        _count_rejected(ctx, args)
+        return spec
+    assert isinstance(spec, CommandSpec)
+    if not ctx.authenticated and "no-auth" not in spec.flags:
+        ctx.server.stats.total_error_replies += 1
+        if ctx.multi is not None:
+            ctx.multi_error = True
+        return ErrorReply(NOAUTH)
+    if ctx.multi is not None and args[0].lower() not in _MULTI_IMMEDIATE:
+        ctx.multi.append(args)
+        return QUEUED
+    if ctx.server.loading and "loading" not in spec.flags:
+        return _LOADING_ERROR
+    return call(ctx, spec, args)
+
+
+def call(ctx: Context, spec: CommandSpec, args: list[bytes]) -> object:
+    """Call the handler, time it, and turn failures into error replies."""
+    stats = ctx.server.stats
+    cmd_stats = stats.for_command(spec.name)
+    started = time.perf_counter_ns()
+    try:
+        reply = spec.handler(ctx, args)  # type: ignore[misc]
+    except CommandError as err:
+        reply = ErrorReply(str(err))
+    except Exception:  # a bug must not kill the connection or leak a traceback
+        log.exception("internal error running %s", spec.name)
+        stats.unexpected_error_replies += 1
+        reply = ErrorReply(f"ERR internal error while running '{spec.name}'")
+    cmd_stats.calls += 1
+    cmd_stats.usec += (time.perf_counter_ns() - started) // 1000
+    stats.total_commands_processed += 1
+    ctx.last_command = spec.name
+    if type(reply) is ErrorReply:
+        cmd_stats.failed_calls += 1
+        stats.total_error_replies += 1
+    return reply
+
+
+def _count_rejected(ctx: Context, args: list[bytes]) -> None:
+    spec = ctx.server.table.lookup(args[0])
+    if spec is not None:
+        ctx.server.stats.for_command(spec.name).rejected_calls += 1
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")

@@ -1,0 +1,1 @@
+"""COMMAND and its subcommands: the command table as clients read it."""

@@ -1,0 +1,1 @@
+"""Server commands: INFO, TIME, LASTSAVE, SHUTDOWN, DBSIZE-free server introspection."""

@@ -1,0 +1,326 @@
+"""The keyspace: bytes keys to typed values, with expiry and change signals.
+
+Layout (chosen for the storage engine and the cluster that come after it):
+- one dict per cluster slot. A slot is then a unit that SCAN walks with a stateless
+  cursor, that CLUSTER COUNTKEYSINSLOT counts and that migration moves, and it maps
+  one to one onto the slot-prefixed key ranges of the LSM store;
+- expiry times (ms since the epoch) in their own dict, as Redis does, so keys
+  without a TTL pay nothing for it, plus a heap that the active expiry cycle pops;
+- a string value is plain `bytes`; other types are objects with a `type_name`.
+
+Every mutation goes through `_store` or `_remove`, which bump the version, and tell
+WATCHing clients and the write listener (the storage engine's hook) about it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from typing import Callable, Iterator, Protocol
+
+from hypercache.errors import WrongTypeError
+from hypercache.keyslot import SLOT_COUNT, key_slot
+from hypercache.keyspace.glob import compile_glob
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds since the epoch (what EXPIREAT and PTTL speak)."""
+    return time.time_ns() // 1_000_000
+
+
+class Watcher(Protocol):
+    """Something that wants to know when a watched key changes (a MULTI client)."""
+
+    watch_dirty: bool
+
+
+def type_name(value: object) -> str:
+    """Redis's TYPE name of a stored value."""
+    if type(value) is bytes:
+        return "string"
+    return getattr(value, "type_name", "none")
+
+
+class Keyspace:
+    """An in-memory database of keys (Redis's db 0)."""
+
+    def __init__(self, clock: Callable[[], int] = now_ms) -> None:
+        self._clock = clock
+        self._slots: list[dict[bytes, object]] = [{} for _ in range(SLOT_COUNT)]
+        self._size = 0
+        self._expires: dict[bytes, int] = {}
+        self._expiry_heap: list[tuple[int, bytes]] = []
+        self._watchers: dict[bytes, list[Watcher]] = {}
+        self.version = 0  # bumped by every mutation
+        self.hits = 0
+        self.misses = 0
+        self.expired_keys = 0
+        # Called with (key, value-or-None, expire_at-or-None) after each mutation.
+        self.write_listener: Callable[[bytes, object, int | None], None] | None = None
+
+    # ---- reads -------------------------------------------------------------------------
+
+    def lookup(self, key: bytes) -> object | None:
+        """The live value of `key`, or None; counts a keyspace hit or miss."""
+        value = self._slots[key_slot(key)].get(key)
+        if value is not None and self._expires and self._expired(key):
+            value = None
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    def peek(self, key: bytes) -> object | None:
+        """The live value of `key` without touching the hit/miss statistics."""
+        value = self._slots[key_slot(key)].get(key)
+        if value is not None and self._expires and self._expired(key):
+            return None
+        return value
+
+    def get_string(self, key: bytes) -> bytes | None:
+        """The string at `key`, None if absent; WRONGTYPE if it holds another type."""
+        value = self.lookup(key)
+        if value is None or type(value) is bytes:
+            return value  # type: ignore[return-value]
+        raise WrongTypeError()
+
+    def get_string_for_write(self, key: bytes) -> bytes | None:
+        """As get_string, for a read that precedes a write (no hit/miss counted)."""
+        value = self.peek(key)
+        if value is None or type(value) is bytes:
+            return value  # type: ignore[return-value]
+        raise WrongTypeError()
+
+    def exists(self, key: bytes) -> bool:
+        return self.peek(key) is not None
+
+    def expire_at(self, key: bytes) -> int | None:
+        """The key's expiry in ms since the epoch, or None if it has none (or is absent)."""
+        if self.peek(key) is None:
+            return None
+        return self._expires.get(key)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def expires_count(self) -> int:
+        return len(self._expires)
+
+    # ---- writes ------------------------------------------------------------------------
+
+    def set(
+        self, key: bytes, value: object, expire_at: int | None = None, keep_ttl: bool = False
+    ) -> None:
+        """Store `value` at `key`. Without keep_ttl the old TTL is replaced by `expire_at`."""
+        if keep_ttl and expire_at is None:
+            expire_at = self.expire_at(key)
+        self._store(key, value, expire_at)
+
+    def delete(self, key: bytes) -> bool:
+        """Remove `key`; True if it existed (and had not expired)."""
+        if self.peek(key) is None:
+            return False
+        self._remove(key)
+        return True
+
+    def set_expire(self, key: bytes, expire_at: int) -> bool:
+        """Give an existing key a new expiry time; a time in the past deletes it."""
+        value = self.peek(key)
+        if value is None:
+            return False
+        if expire_at <= self._clock():
+            self._remove(key)  # Redis turns an EXPIRE into the past into a DEL
+        else:
+            self._store(key, value, expire_at)
+        return True
+
+    def persist(self, key: bytes) -> bool:
+        """Remove the key's TTL; True if it had one."""
+        if self.peek(key) is None or key not in self._expires:
+            return False
+        self._store(key, self._slots[key_slot(key)][key], None)
+        return True
+
+    def flush(self) -> None:
+        """Delete every key (FLUSHDB / FLUSHALL)."""
+        for key in list(self._watchers):
+            self._signal(key)
+        self._slots = [{} for _ in range(SLOT_COUNT)]
+        self._size = 0
+        self._expires.clear()
+        self._expiry_heap.clear()
+        self.version += 1
+        if self.write_listener is not None:
+            self.write_listener(b"", None, None)
+
+    # ---- iteration ---------------------------------------------------------------------
+
+    def keys(self, pattern: bytes = b"*") -> list[bytes]:
+        """Every live key matching the glob pattern (KEYS)."""
+        match = compile_glob(pattern)
+        now = self._clock()
+        expires = self._expires
+        out = []
+        for slot in self._slots:
+            if slot:
+                for key in slot:
+                    if match(key) and not (key in expires and expires[key] <= now):
+                        out.append(key)
+        return out
+
+    def scan(
+        self,
+        cursor: int,
+        count: int = 10,
+        pattern: bytes | None = None,
+        type_filter: str | None = None,
+    ) -> tuple[int, list[bytes]]:
+        """One SCAN step. The cursor is the next slot to visit (0 = start / done).
+
+        Whole slots are returned at a time, so a key present for the whole scan is
+        returned exactly once even when keys are added or removed between calls.
+        """
+        match = compile_glob(pattern) if pattern is not None and pattern != b"*" else None
+        slot_no = cursor if 0 <= cursor < SLOT_COUNT else SLOT_COUNT
+        out: list[bytes] = []
+        visited = 0
+        empty_budget = 100 * count  # as Redis, bound the walk over empty buckets too
+        now = self._clock()
+        expires = self._expires
+        while slot_no < SLOT_COUNT and visited < count and empty_budget > 0:
+            slot = self._slots[slot_no]
+            slot_no += 1
+            if not slot:
+                empty_budget -= 1
+                continue
+            for key, value in slot.items():
+                visited += 1
+                if key in expires and expires[key] <= now:
+                    continue
+                if match is not None and not match(key):
+                    continue
+                if type_filter is not None and type_name(value) != type_filter:
+                    continue
+                out.append(key)
+        return (0 if slot_no >= SLOT_COUNT else slot_no), out
+
+    def random_key(self) -> bytes | None:
+        """A random live key, or None when the keyspace is empty (RANDOMKEY)."""
+        if not self._size:
+            return None
+        for _ in range(100):
+            slot = self._slots[random.randrange(SLOT_COUNT)]
+            if slot:
+                key = _random_item(slot)
+                if self.peek(key) is not None:
+                    return key
+        for key in self.iter_keys():  # sparse keyspace: walk to the first live key
+            return key
+        return None
+
+    def iter_keys(self) -> Iterator[bytes]:
+        """Every live key, in slot order (a snapshot per slot, safe against mutation)."""
+        for slot in self._slots:
+            if slot:
+                for key in list(slot):
+                    if self.peek(key) is not None:
+                        yield key
+
+    def slot_keys(self, slot: int) -> list[bytes]:
+        """The keys of one slot (CLUSTER GETKEYSINSLOT, migration)."""
+        return list(self._slots[slot])
+
+    # ---- expiry ------------------------------------------------------------------------
+
+    def expire_cycle(self, max_keys: int = 2000) -> int:
+        """Delete up to `max_keys` keys whose time has passed; returns how many.
+
+        The heap may hold stale entries (a TTL changed or removed since it was pushed):
+        an entry counts only if it still matches the key's current expiry.
+        """
+        heap = self._expiry_heap
+        expires = self._expires
+        now = self._clock()
+        removed = 0
+        while heap and heap[0][0] <= now and removed < max_keys:
+            at, key = heapq.heappop(heap)
+            if expires.get(key) == at:
+                self._remove(key)
+                self.expired_keys += 1
+                removed += 1
+        if len(heap) > 2 * len(expires) + 1024:
+            self._rebuild_expiry_heap()
+        return removed
+
+    def _rebuild_expiry_heap(self) -> None:
+        self._expiry_heap = [(at, key) for key, at in self._expires.items()]
+        heapq.heapify(self._expiry_heap)
+
+    def _expired(self, key: bytes) -> bool:
+        """Lazy expiry: delete `key` now if its time has passed."""
+        at = self._expires.get(key)
+        if at is not None and at <= self._clock():
+            self._remove(key)
+            self.expired_keys += 1
+            return True
+        return False
+
+    # ---- WATCH -------------------------------------------------------------------------
+
+    def watch(self, key: bytes, watcher: Watcher) -> None:
+        self._watchers.setdefault(key, []).append(watcher)
+
+    def unwatch(self, key: bytes, watcher: Watcher) -> None:
+        watchers = self._watchers.get(key)
+        if watchers is not None:
+            try:
+                watchers.remove(watcher)
+            except ValueError:
+                pass
+            if not watchers:
+                del self._watchers[key]
+
+    def _signal(self, key: bytes) -> None:
+        for watcher in self._watchers.get(key, ()):
+            watcher.watch_dirty = True
+
+    # ---- the two mutation primitives ---------------------------------------------------
+
+    def _store(self, key: bytes, value: object, expire_at: int | None) -> None:
+        slot = self._slots[key_slot(key)]
+        if key not in slot:
+            self._size += 1
+        slot[key] = value
+        if expire_at is None:
+            if self._expires:
+                self._expires.pop(key, None)
+        else:
+            self._expires[key] = expire_at
+            heapq.heappush(self._expiry_heap, (expire_at, key))
+        self.version += 1
+        if self._watchers:
+            self._signal(key)
+        if self.write_listener is not None:
+            self.write_listener(key, value, expire_at)
+
+    def _remove(self, key: bytes) -> None:
+        slot = self._slots[key_slot(key)]
+        if slot.pop(key, None) is not None:
+            self._size -= 1
+        self._expires.pop(key, None)
+        self.version += 1
+        if self._watchers:
+            self._signal(key)
+        if self.write_listener is not None:
+            self.write_listener(key, None, None)
+
+
+def _random_item(slot: dict[bytes, object]) -> bytes:
+    index = random.randrange(len(slot))
+    for i, key in enumerate(slot):
+        if i == index:
+            return key
+    raise AssertionError("unreachable")

@@ -1,0 +1,105 @@
+"""The server process: bind the listeners, accept clients, own the background services."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import signal
+import socket as pysocket
+
+import trio
+
+from hypercache.commands.context import ServerState
+from hypercache.config import Config
+from hypercache.server.connection import send_all, serve_connection
+from hypercache.server.services import active_expiry, idle_client_reaper
+
+log = logging.getLogger("hypercache.server")
+
+_MAX_CLIENTS_ERROR = b"-ERR max number of clients reached\r\n"
+
+
+class Server:
+    """A HyperCache node: `await Server(config).run()` serves until shut down."""
+
+    def __init__(self, config: Config) -> None:
+        import hypercache.commands  # noqa: F401  (registers every command in the table)
+
+        self.config = config
+        self.state = ServerState(config)
+        self._shutdown = trio.Event()
+        self.state.request_shutdown = self._shutdown.set
+        self.listeners: list[trio.socket.SocketType] = []
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Bind, serve, and return after SHUTDOWN or SIGTERM/SIGINT."""
+        self.listeners = await self._bind()
+        self.state.tcp_port = self.listeners[0].getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._watch_signals)
+            nursery.start_soon(active_expiry, self.state)
+            nursery.start_soon(idle_client_reaper, self.state)
+            for listener in self.listeners:
+                nursery.start_soon(self._accept_loop, listener, nursery)
+            log.info("Ready to accept connections tcp on port %d", self.state.tcp_port)
+            task_status.started(self.state.tcp_port)
+            await self._shutdown.wait()
+            log.info("Shutting down: closing listeners and clients")
+            for listener in self.listeners:
+                listener.close()
+            nursery.cancel_scope.cancel()
+        log.info("HyperCache is now ready to exit, bye bye...")
+
+    async def _bind(self) -> list[trio.socket.SocketType]:
+        listeners = []
+        for host in self.config.bind.split():
+            family = pysocket.AF_INET6 if ":" in host else pysocket.AF_INET
+            sock = trio.socket.socket(family, pysocket.SOCK_STREAM)
+            sock.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_REUSEADDR, 1)
+            if family == pysocket.AF_INET6:
+                sock.setsockopt(pysocket.IPPROTO_IPV6, pysocket.IPV6_V6ONLY, 1)
+            try:
+                await sock.bind((host, self.config.port))
+            except OSError as err:
+                sock.close()
+                if err.errno == errno.EADDRNOTAVAIL and host in ("::1", "::"):
+                    log.warning("skipping bind to %s: %s", host, err.strerror)
+                    continue
+                raise OSError(
+                    err.errno, f"could not bind {host}:{self.config.port}: {err.strerror}"
+                ) from None
+            sock.listen(511)
+            listeners.append(sock)
+        if not listeners:
+            raise OSError(errno.EADDRNOTAVAIL, "no address to listen on")
+        return listeners
+
+    async def _accept_loop(self, listener: trio.socket.SocketType, nursery) -> None:
+        while True:
+            try:
+                conn, _addr = await listener.accept()
+            except OSError as err:
+                if err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    log.warning("accept: %s; pausing", err.strerror)
+                    await trio.sleep(0.1)
+                    continue
+                raise
+            if len(self.state.clients) >= self.config.maxclients:
+                self.state.stats.rejected_connections += 1
+                nursery.start_soon(self._refuse, conn)
+                continue
+            nursery.start_soon(serve_connection, self.state, conn)
+
+    @staticmethod
+    async def _refuse(conn: trio.socket.SocketType) -> None:
+        with conn:
+            try:
+                await send_all(conn, _MAX_CLIENTS_ERROR)
+            except OSError:
+                pass
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.warning("Received %s, scheduling shutdown...", signal.Signals(signum).name)
+                self._shutdown.set()
