@@ -3,7 +3,8 @@
 Layout (chosen for the storage engine and the cluster that come after it):
 - one dict per cluster slot. A slot is then a unit that SCAN walks with a stateless
   cursor, that CLUSTER COUNTKEYSINSLOT counts and that migration moves, and it maps
-  one to one onto the slot-prefixed key ranges of the LSM store;
+  one to one onto the slot-prefixed key ranges of the LSM store. A byte per slot
+  (1 = holds keys) lets SCAN and RANDOMKEY jump over empty slots at memchr speed;
 - expiry times (ms since the epoch) in their own dict, as Redis does, so keys
   without a TTL pay nothing for it, plus a heap that the active expiry cycle pops;
 - a string value is plain `bytes`; other types are objects with a `type_name`.
@@ -14,7 +15,9 @@ WATCHing clients and the write listener (the storage engine's hook) about it.
 
 from __future__ import annotations
 
+import copy as _copy
 import heapq
+import itertools
 import random
 import time
 from typing import Callable, Iterator, Protocol
@@ -48,6 +51,7 @@ class Keyspace:
     def __init__(self, clock: Callable[[], int] = now_ms) -> None:
         self._clock = clock
         self._slots: list[dict[bytes, object]] = [{} for _ in range(SLOT_COUNT)]
+        self._occupied = bytearray(SLOT_COUNT)  # 1 where the slot's dict is not empty
         self._size = 0
         self._expires: dict[bytes, int] = {}
         self._expiry_heap: list[tuple[int, bytes]] = []
@@ -102,6 +106,11 @@ class Keyspace:
             return None
         return self._expires.get(key)
 
+    def now(self) -> int:
+        """The keyspace's clock, ms since the epoch (injected in tests): what TTLs are
+        measured against, so commands computing a relative expiry should read it too."""
+        return self._clock()
+
     def __len__(self) -> int:
         return self._size
 
@@ -144,11 +153,47 @@ class Keyspace:
         self._store(key, self._slots[key_slot(key)][key], None)
         return True
 
+    def rename(self, src: bytes, dst: bytes) -> bool:
+        """Move the value at `src` to `dst` with its TTL, replacing whatever `dst` held.
+
+        False if `src` is absent. Renaming a key to itself changes nothing (and, as in
+        Redis, signals nobody). `dst` is written before `src` is removed, so a write
+        listener that stops half way has duplicated the key rather than lost it."""
+        value = self.peek(src)
+        if value is None:
+            return False
+        if src == dst:
+            return True
+        expire_at = self._expires.get(src)
+        self._store(dst, value, expire_at)
+        self._remove(src)
+        return True
+
+    def copy(self, src: bytes, dst: bytes, replace: bool = False) -> bool:
+        """Copy the value at `src` (and its TTL) to `dst`; True if copied.
+
+        False if `src` is absent, or if `dst` exists and not `replace`. The source is
+        read as COPY reads it in Redis (a keyspace hit or miss). A string is immutable
+        bytes and is shared; any other value is copied (its `copy()` if it has one)."""
+        if src == dst:
+            raise ValueError("copy onto itself")
+        value = self.lookup(src)
+        if value is None:
+            return False
+        if not replace and self.peek(dst) is not None:
+            return False
+        if type(value) is not bytes:
+            duplicate = getattr(value, "copy", None)
+            value = duplicate() if callable(duplicate) else _copy.deepcopy(value)
+        self._store(dst, value, self._expires.get(src))
+        return True
+
     def flush(self) -> None:
         """Delete every key (FLUSHDB / FLUSHALL)."""
         for key in list(self._watchers):
             self._signal(key)
         self._slots = [{} for _ in range(SLOT_COUNT)]
+        self._occupied = bytearray(SLOT_COUNT)
         self._size = 0
         self._expires.clear()
         self._expiry_heap.clear()
@@ -164,11 +209,13 @@ class Keyspace:
         now = self._clock()
         expires = self._expires
         out = []
-        for slot in self._slots:
-            if slot:
-                for key in slot:
-                    if match(key) and not (key in expires and expires[key] <= now):
-                        out.append(key)
+        slots, occupied = self._slots, self._occupied
+        slot_no = occupied.find(1)
+        while slot_no >= 0:
+            for key in slots[slot_no]:
+                if match(key) and not (key in expires and expires[key] <= now):
+                    out.append(key)
+            slot_no = occupied.find(1, slot_no + 1)
         return out
 
     def scan(
@@ -183,19 +230,24 @@ class Keyspace:
         Whole slots are returned at a time, so a key present for the whole scan is
         returned exactly once even when keys are added or removed between calls.
         """
+        if not self._size:
+            return 0, []
         match = compile_glob(pattern) if pattern is not None and pattern != b"*" else None
+        if type_filter is not None:
+            type_filter = type_filter.lower()  # Redis compares type names case-blind
         slot_no = cursor if 0 <= cursor < SLOT_COUNT else SLOT_COUNT
         out: list[bytes] = []
         visited = 0
-        empty_budget = 100 * count  # as Redis, bound the walk over empty buckets too
         now = self._clock()
         expires = self._expires
-        while slot_no < SLOT_COUNT and visited < count and empty_budget > 0:
+        occupied = self._occupied
+        while visited < count:
+            slot_no = occupied.find(1, slot_no)  # empty slots cost nothing to skip
+            if slot_no < 0:
+                slot_no = SLOT_COUNT
+                break
             slot = self._slots[slot_no]
             slot_no += 1
-            if not slot:
-                empty_budget -= 1
-                continue
             for key, value in slot.items():
                 visited += 1
                 if key in expires and expires[key] <= now:
@@ -205,33 +257,50 @@ class Keyspace:
                 if type_filter is not None and type_name(value) != type_filter:
                     continue
                 out.append(key)
+        if slot_no < SLOT_COUNT and occupied.find(1, slot_no) < 0:
+            slot_no = SLOT_COUNT  # only empty slots are left: this call ends the scan
         return (0 if slot_no >= SLOT_COUNT else slot_no), out
 
     def random_key(self) -> bytes | None:
         """A random live key, or None when the keyspace is empty (RANDOMKEY)."""
         if not self._size:
             return None
-        for _ in range(100):
+        # A dense keyspace: a random slot is likely occupied.
+        for _ in range(100 if self._size >= SLOT_COUNT else 0):
             slot = self._slots[random.randrange(SLOT_COUNT)]
             if slot:
                 key = _random_item(slot)
                 if self.peek(key) is not None:
                     return key
-        for key in self.iter_keys():  # sparse keyspace: walk to the first live key
-            return key
+        # Otherwise the first occupied slot from a random place on, round.
+        occupied = self._occupied
+        while self._size:
+            slot_no = occupied.find(1, random.randrange(SLOT_COUNT))
+            if slot_no < 0:
+                slot_no = occupied.find(1)
+            slot = self._slots[slot_no]
+            key = _random_item(slot)
+            if self.peek(key) is not None:  # an expired key is deleted here
+                return key
         return None
 
     def iter_keys(self) -> Iterator[bytes]:
         """Every live key, in slot order (a snapshot per slot, safe against mutation)."""
-        for slot in self._slots:
-            if slot:
-                for key in list(slot):
-                    if self.peek(key) is not None:
-                        yield key
+        slot_no = self._occupied.find(1)
+        while slot_no >= 0:
+            for key in list(self._slots[slot_no]):
+                if self.peek(key) is not None:
+                    yield key
+            slot_no = self._occupied.find(1, slot_no + 1)
 
     def slot_keys(self, slot: int) -> list[bytes]:
         """The keys of one slot (CLUSTER GETKEYSINSLOT, migration)."""
         return list(self._slots[slot])
+
+    def slot_size(self, slot: int) -> int:
+        """How many keys one slot holds, expired ones not yet removed included
+        (CLUSTER COUNTKEYSINSLOT)."""
+        return len(self._slots[slot])
 
     # ---- expiry ------------------------------------------------------------------------
 
@@ -290,8 +359,11 @@ class Keyspace:
     # ---- the two mutation primitives ---------------------------------------------------
 
     def _store(self, key: bytes, value: object, expire_at: int | None) -> None:
-        slot = self._slots[key_slot(key)]
+        slot_no = key_slot(key)
+        slot = self._slots[slot_no]
         if key not in slot:
+            if not slot:
+                self._occupied[slot_no] = 1
             self._size += 1
         slot[key] = value
         if expire_at is None:
@@ -307,9 +379,12 @@ class Keyspace:
             self.write_listener(key, value, expire_at)
 
     def _remove(self, key: bytes) -> None:
-        slot = self._slots[key_slot(key)]
+        slot_no = key_slot(key)
+        slot = self._slots[slot_no]
         if slot.pop(key, None) is not None:
             self._size -= 1
+            if not slot:
+                self._occupied[slot_no] = 0
         self._expires.pop(key, None)
         self.version += 1
         if self._watchers:
@@ -319,8 +394,4 @@ class Keyspace:
 
 
 def _random_item(slot: dict[bytes, object]) -> bytes:
-    index = random.randrange(len(slot))
-    for i, key in enumerate(slot):
-        if i == index:
-            return key
-    raise AssertionError("unreachable")
+    return next(itertools.islice(slot, random.randrange(len(slot)), None))

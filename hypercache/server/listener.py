@@ -45,9 +45,10 @@ class Server:
             task_status.started(self.state.tcp_port)
             await self._shutdown.wait()
             log.info("Shutting down: closing listeners and clients")
-            for listener in self.listeners:
-                listener.close()
+            # Cancel first: closing a socket under a pending accept() is an error in trio.
             nursery.cancel_scope.cancel()
+        for listener in self.listeners:
+            listener.close()
         log.info("HyperCache is now ready to exit, bye bye...")
 
     async def _bind(self) -> list[trio.socket.SocketType]:
