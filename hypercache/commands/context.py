@@ -7,6 +7,7 @@ that the server layer fills in.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -37,6 +38,7 @@ class Stats:
     net_output_bytes: int = 0
     total_error_replies: int = 0
     unexpected_error_replies: int = 0
+    error_codes: dict[str, int] = field(default_factory=dict)  # INFO errorstats
     commands: dict[str, CommandStats] = field(default_factory=dict)
 
     def for_command(self, name: str) -> CommandStats:
@@ -67,6 +69,9 @@ class ServerState:
         self.lastsave = int(time.time())
         self.loading = False
         self.tcp_port = config.port
+        # INFO: this process's random identity (run_id) and replication id, as Redis's
+        self.run_id = os.urandom(20).hex()
+        self.replid = os.urandom(20).hex()
         # Filled in by the server layer: ask it to stop (SHUTDOWN) with an exit code.
         self.request_shutdown: Callable[[], None] = lambda: None
 
@@ -103,8 +108,14 @@ class Context:
         self.watch_dirty = False
         # asks of the network layer
         self.close_after_reply = False
+        self.drop_output = False  # close without sending what the batch produced
         self.kill: Callable[[], None] = lambda: None
         self.query_buffer_bytes = 0
+        # CLIENT NO-EVICT / NO-TOUCH, and the socket's descriptor for CLIENT LIST
+        # (-1 until the network layer sets it, as Redis shows for fake clients)
+        self.no_evict = False
+        self.no_touch = False
+        self.fd = -1
 
     def unwatch_all(self) -> None:
         for key in self.watched:

@@ -45,7 +45,8 @@ def resolve(ctx: Context, args: list[bytes]) -> CommandSpec | ErrorReply:
         return unknown_command_error(args)
     if spec.subcommands:
         if len(args) < 2:
-            return arity_error(spec.name)
+            # A container runs bare only if it has a handler of its own (COMMAND does).
+            return spec if spec.handler is not None else arity_error(spec.name)
         sub = spec.subcommands.get(args[1].lower())
         if sub is None:
             return ErrorReply(
@@ -58,21 +59,31 @@ def resolve(ctx: Context, args: list[bytes]) -> CommandSpec | ErrorReply:
     return spec
 
 
+# An HTTP request sent to the port (a cross-protocol attack): Redis closes the
+# connection at once and sends nothing, not even replies already queued.
+_HTTP_WORDS = frozenset({b"post", b"host:"})
+
+
 def execute(ctx: Context, args: list[bytes]) -> object:
     """Execute one request for client `ctx` and return its reply value."""
     spec = resolve(ctx, args)
     if type(spec) is ErrorReply:
+        if args[0].lower() in _HTTP_WORDS:
+            log.warning("Possible SECURITY ATTACK detected from %s: HTTP request on the RESP port", ctx.addr)
+            ctx.close_after_reply = ctx.drop_output = True
+            return None
         if ctx.multi is not None:
             ctx.multi_error = True
-        ctx.server.stats.total_error_replies += 1
+        count_error(ctx, spec)
         _count_rejected(ctx, args)
         return spec
     assert isinstance(spec, CommandSpec)
     if not ctx.authenticated and "no-auth" not in spec.flags:
-        ctx.server.stats.total_error_replies += 1
         if ctx.multi is not None:
             ctx.multi_error = True
-        return ErrorReply(NOAUTH)
+        error = ErrorReply(NOAUTH)
+        count_error(ctx, error)
+        return error
     if ctx.multi is not None and args[0].lower() not in _MULTI_IMMEDIATE:
         ctx.multi.append(args)
         return QUEUED
@@ -100,8 +111,16 @@ def call(ctx: Context, spec: CommandSpec, args: list[bytes]) -> object:
     ctx.last_command = spec.name
     if type(reply) is ErrorReply:
         cmd_stats.failed_calls += 1
-        stats.total_error_replies += 1
+        count_error(ctx, reply)
     return reply
+
+
+def count_error(ctx: Context, reply: ErrorReply) -> None:
+    """Count an error reply in INFO stats and errorstats (by its code, e.g. 'ERR')."""
+    stats = ctx.server.stats
+    stats.total_error_replies += 1
+    code = reply.split(" ", 1)[0]
+    stats.error_codes[code] = stats.error_codes.get(code, 0) + 1
 
 
 def _count_rejected(ctx: Context, args: list[bytes]) -> None:
@@ -111,4 +130,4 @@ def _count_rejected(ctx: Context, args: list[bytes]) -> None:
 
 
 def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "replace").replace("\r", " ").replace("\n", " ")
+    return raw.decode("utf-8", "surrogateescape").replace("\r", " ").replace("\n", " ")

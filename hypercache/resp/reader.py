@@ -5,11 +5,21 @@ strings, anything else is an inline command (what telnet sends). The reader keep
 its place inside a partial multibulk, so a request arriving in many pieces is parsed
 once, not re-scanned on every read. Limits and error texts are Redis's:
 
-    *<n>   n > 1048576*1024 or not a number  -> "invalid multibulk length"
+    *<n>   n > INT_MAX or not a number       -> "invalid multibulk length"
     $<n>   n < 0 or n > proto-max-bulk-len   -> "invalid bulk length"
     not '$' where a bulk header belongs      -> "expected '$', got 'x'"
-    a header or inline line over 64 KiB      -> "too big ... string" / "too big inline request"
+    over 64 KiB buffered with no line end    -> "too big mbulk count string" /
+                                                "too big bulk count string" /
+                                                "too big inline request"
     inline quotes left open                  -> "unbalanced quotes in request"
+    before AUTH: *<n> n > 10, $<n> n > 16384 -> "unauthenticated multibulk length" /
+                                                "unauthenticated bulk length"
+
+Numbers follow string2ll (no '+', no leading zeros, 64-bit). Redis finds line ends
+with strchr() on a NUL-terminated buffer, so a NUL byte before the CR (LF for
+inline) hides the line end: Redis then waits for more bytes, and errors only once
+over 64 KiB are buffered. The reader does the same, so garbage with NUL bytes gets
+the same answer (none, then "too big ...") as from Redis.
 """
 
 from __future__ import annotations
@@ -23,6 +33,17 @@ DEFAULT_QUERY_BUFFER_LIMIT = 1024 * 1024 * 1024
 MAX_MULTIBULK_LEN = 2**31 - 1  # Redis: ll > INT_MAX is invalid
 UNAUTHENTICATED_MAX_MULTIBULK = 10  # Redis refuses bigger requests before AUTH
 UNAUTHENTICATED_MAX_BULK = 16384
+BIG_ARG = 32 * 1024  # Redis's PROTO_MBULK_BIG_ARG: such a bulk is gathered, not re-copied
+
+# Header lines already validated, with their values: b"$3" -> 3, b"*3" -> 3.
+# A hit skips the '$' check, string2ll and the limits, so only values that pass
+# every limit of every reader are kept: bulk lengths up to the unauthenticated
+# limit (far below any proto-max-bulk-len) and counts from -1 to 1024 (a count
+# over 10 is still checked against the unauthenticated limit on a hit).
+_BULK_HEADERS: dict[bytes, int] = {}
+_COUNT_HEADERS: dict[bytes, int] = {}
+_CACHED_MAX_COUNT = 1024
+_NO_HEADERS: dict[bytes, int] = {}
 
 
 class RequestReader:
@@ -36,6 +57,8 @@ class RequestReader:
     __slots__ = (
         "_buf",
         "_pos",
+        "_parts",
+        "_parts_len",
         "_args",
         "_remaining",
         "_bulklen",
@@ -50,8 +73,14 @@ class RequestReader:
         max_bulk_len: int = DEFAULT_MAX_BULK_LEN,
         query_buffer_limit: int = DEFAULT_QUERY_BUFFER_LIMIT,
     ) -> None:
-        self._buf = bytearray()
-        self._pos = 0
+        # Unparsed bytes. An immutable bytes object: slicing it gives the argument
+        # bytes in one copy, and a header slice can be looked up in a dict.
+        self._buf = b""
+        self._pos = 0  # parse position inside _buf (0 between calls)
+        # While a big bulk (>= BIG_ARG) arrives, reads are only collected here and
+        # joined once it is complete, so a 20 MB value costs no quadratic copying.
+        self._parts: list[bytes] | None = None
+        self._parts_len = 0
         self._args: list[bytes] | None = None  # args of a multibulk in progress
         self._remaining = 0  # args still expected in that multibulk
         self._bulklen = -1  # length of the bulk whose header was read, -1 if none
@@ -62,10 +91,20 @@ class RequestReader:
 
     def feed(self, data: bytes) -> None:
         """Append bytes received from the client."""
-        self._buf += data
+        if type(data) is not bytes:
+            data = bytes(data)
+        if self._parts is not None:
+            self._parts.append(data)
+            self._parts_len += len(data)
+        elif self._buf:
+            self._buf += data
+        else:
+            self._buf = data
 
     def pending_bytes(self) -> int:
         """Bytes received but not yet returned as part of a request (Redis's qbuf)."""
+        if self._parts is not None:
+            return self._parts_len
         return len(self._buf) - self._pos
 
     def read_requests(self) -> list[list[bytes]]:
@@ -77,106 +116,180 @@ class RequestReader:
         out: list[list[bytes]] = []
         if self.error is not None:
             return out
+        if self._parts is not None:
+            if self._parts_len < self._bulklen + 2:  # the big bulk is still arriving
+                self._check_query_buffer()
+                return out
+            self._buf = b"".join(self._parts)
+            self._parts = None
+            self._parts_len = 0
         try:
             self._parse_into(out)
         except ProtocolError as err:
             self.error = err
         # Drop consumed bytes once, after the whole batch, not per request.
         if self._pos:
-            del self._buf[: self._pos]
+            self._buf = self._buf[self._pos :]
             self._pos = 0
-        if self.error is None and len(self._buf) > self.query_buffer_limit:
-            self.error = QueryBufferLimit("query buffer limit exceeded")
+        self._check_query_buffer()
         return out
 
+    def _check_query_buffer(self) -> None:
+        if self.error is None and self.pending_bytes() > self.query_buffer_limit:
+            self.error = QueryBufferLimit("query buffer limit exceeded")
+
     def _parse_into(self, out: list[list[bytes]]) -> None:
+        # The hot loop: everything for well-formed multibulk requests is inline,
+        # with the state in locals; anything unusual goes to the methods below.
         buf = self._buf
         end = len(buf)
-        while self._pos < end:
-            if self._args is None:
-                if buf[self._pos] == 42:  # '*'
-                    if not self._read_multibulk_header():
-                        return
-                    if self._args is None:  # '*0' or '*-1': nothing to run
-                        continue
-                else:
+        pos = self._pos
+        find = buf.find
+        # The cached lengths are all <= UNAUTHENTICATED_MAX_BULK; a reader with a
+        # smaller limit (tests only: Redis's minimum is 1 MB) validates every one.
+        bulk_headers = _BULK_HEADERS if self.max_bulk_len >= UNAUTHENTICATED_MAX_BULK else _NO_HEADERS
+        count_headers = _COUNT_HEADERS
+        while pos < end:
+            args = self._args
+            if args is None:
+                if buf[pos] != 42:  # not '*': an inline command
+                    self._pos = pos
                     request = self._read_inline()
+                    pos = self._pos
                     if request is None:
                         return
                     if request:
                         out.append(request)
                     continue
-            if not self._read_bulks():
-                return
-            out.append(self._args)  # type: ignore[arg-type]
+                cr = find(b"\r", pos)
+                if cr < 0 or cr + 1 >= end:  # Redis wants CR and one more byte
+                    self._pos = pos
+                    self._check_line_size("too big mbulk count string")
+                    return
+                count = count_headers.get(buf[pos:cr])
+                if count is None:
+                    self._pos = pos
+                    count = self._multibulk_count(cr)
+                    if count is None:  # a NUL hides the line end: wait, as Redis
+                        return
+                elif count > UNAUTHENTICATED_MAX_MULTIBULK and not self.authenticated:
+                    raise ProtocolError("unauthenticated multibulk length")
+                pos = cr + 2
+                if count <= 0:  # '*0', '*-1': nothing to run
+                    continue
+                args = []
+                remaining = count
+                bulklen = -1
+            else:
+                remaining = self._remaining
+                bulklen = self._bulklen
+            while remaining:
+                if bulklen < 0:
+                    cr = find(b"\r", pos)
+                    if cr < 0 or cr + 1 >= end:
+                        self._save(args, remaining, -1, pos)
+                        self._check_line_size("too big bulk count string")
+                        return
+                    bulklen = bulk_headers.get(buf[pos:cr], -1)
+                    if bulklen < 0:
+                        self._pos = pos
+                        bulklen = self._bulk_length(cr)
+                        if bulklen < 0:  # a NUL hides the line end: wait, as Redis
+                            self._save(args, remaining, -1, pos)
+                            return
+                    pos = cr + 2
+                stop = pos + bulklen
+                if stop + 2 > end:
+                    self._save(args, remaining, bulklen, pos)
+                    if bulklen >= BIG_ARG:
+                        self._gather_big_bulk()
+                    return
+                args.append(buf[pos:stop])
+                pos = stop + 2  # Redis skips the CRLF without checking it
+                bulklen = -1
+                remaining -= 1
+            out.append(args)
             self._args = None
+        self._pos = pos
 
-    def _header_line(self, too_big: str) -> bytes | None:
-        """The text between the current position+1 and the next CR, or None if incomplete."""
-        buf = self._buf
-        cr = buf.find(b"\r", self._pos)
-        if cr < 0 or cr + 1 >= len(buf):
-            if len(buf) - self._pos > INLINE_MAX_SIZE:
-                raise ProtocolError(too_big)
-            return None
-        line = bytes(buf[self._pos + 1 : cr])
-        self._pos = cr + 2
-        return line
+    def _save(self, args: list[bytes], remaining: int, bulklen: int, pos: int) -> None:
+        self._args = args
+        self._remaining = remaining
+        self._bulklen = bulklen
+        self._pos = pos
 
-    def _read_multibulk_header(self) -> bool:
-        line = self._header_line("too big mbulk count string")
-        if line is None:
+    def _gather_big_bulk(self) -> None:
+        """Keep the pending bytes (from the big bulk on) as the first of the parts."""
+        head = self._buf[self._pos :]
+        self._buf = b""
+        self._pos = 0
+        self._parts = [head]
+        self._parts_len = len(head)
+
+    def _check_line_size(self, too_big: str) -> None:
+        """Redis's limit on bytes buffered while no line end is in sight."""
+        if len(self._buf) - self._pos > INLINE_MAX_SIZE:
+            raise ProtocolError(too_big)
+
+    def _hidden_by_nul(self, cr: int, too_big: str) -> bool:
+        """True if a NUL byte before `cr` hides the line end from Redis's strchr():
+        the line then counts as incomplete. Asked only on the error path, so valid
+        requests pay nothing for it."""
+        if self._buf.find(b"\0", self._pos, cr) < 0:
             return False
-        count = parse_int(line)
+        self._check_line_size(too_big)
+        return True
+
+    def _multibulk_count(self, cr: int) -> int | None:
+        """Validate the '*<count>' line at _pos ending at `cr` (the slow path)."""
+        header = self._buf[self._pos : cr]
+        count = parse_int(header[1:])
         if count is None or count > MAX_MULTIBULK_LEN:
+            if self._hidden_by_nul(cr, "too big mbulk count string"):
+                return None
             raise ProtocolError("invalid multibulk length")
         if count > UNAUTHENTICATED_MAX_MULTIBULK and not self.authenticated:
-            raise ProtocolError("invalid multibulk length")
-        if count > 0:
-            self._args = []
-            self._remaining = count
-            self._bulklen = -1
-        return True
+            raise ProtocolError("unauthenticated multibulk length")
+        if -1 <= count <= _CACHED_MAX_COUNT:
+            _COUNT_HEADERS[header] = count
+        return count
 
-    def _read_bulks(self) -> bool:
-        """Read the bulks of the multibulk in progress; True once all have arrived."""
+    def _bulk_length(self, cr: int) -> int:
+        """Validate the '$<length>' line at _pos ending at `cr` (the slow path);
+        -1 if a NUL byte means the line has not ended yet for Redis."""
         buf = self._buf
-        args = self._args
-        assert args is not None
-        while self._remaining:
-            if self._bulklen < 0:
-                if self._pos >= len(buf):
-                    return False
-                if buf[self._pos] != 36:  # '$'
-                    got = chr(buf[self._pos])
-                    raise ProtocolError(f"expected '$', got '{got}'")
-                line = self._header_line("too big bulk count string")
-                if line is None:
-                    return False
-                length = parse_int(line)
-                if length is None or length < 0 or length > self.max_bulk_len:
-                    raise ProtocolError("invalid bulk length")
-                if length > UNAUTHENTICATED_MAX_BULK and not self.authenticated:
-                    raise ProtocolError("invalid bulk length")
-                self._bulklen = length
-            start = self._pos
-            stop = start + self._bulklen
-            if stop + 2 > len(buf):
-                return False
-            args.append(bytes(buf[start:stop]))
-            self._pos = stop + 2  # Redis skips the CRLF without checking it
-            self._bulklen = -1
-            self._remaining -= 1
-        return True
+        pos = self._pos
+        too_big = "too big bulk count string"
+        if buf[pos] != 36:  # '$'
+            if self._hidden_by_nul(cr, too_big):
+                return -1
+            # Redis prints the byte as it is (%c): keep a non-ASCII byte raw
+            # through the str error text (the writer encodes surrogateescape).
+            got = buf[pos : pos + 1].decode("utf-8", "surrogateescape")
+            raise ProtocolError(f"expected '$', got '{got}'")
+        header = buf[pos:cr]
+        length = parse_int(header[1:])
+        if length is None or length < 0 or length > self.max_bulk_len:
+            if self._hidden_by_nul(cr, too_big):
+                return -1
+            raise ProtocolError("invalid bulk length")
+        if length > UNAUTHENTICATED_MAX_BULK:
+            if not self.authenticated:
+                raise ProtocolError("unauthenticated bulk length")
+        else:
+            _BULK_HEADERS[header] = length
+        return length
 
     def _read_inline(self) -> list[bytes] | None:
         buf = self._buf
         nl = buf.find(b"\n", self._pos)
+        if nl >= 0 and buf.find(b"\0", self._pos, nl) >= 0:
+            nl = -1  # a NUL hides the line end from Redis's strchr()
         if nl < 0:
             if len(buf) - self._pos > INLINE_MAX_SIZE:
                 raise ProtocolError("too big inline request")
             return None
-        line = bytes(buf[self._pos : nl])
+        line = buf[self._pos : nl]
         self._pos = nl + 1
         if line.endswith(b"\r"):
             line = line[:-1]
@@ -188,13 +301,18 @@ class RequestReader:
 
 _ESCAPES = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
 _HEX = b"0123456789abcdefABCDEF"
-_SPACE = b" \t\n\r\v\f"
+_SPACE = b" \t\n\r\v\f"  # isspace(): blanks skipped between words, allowed after a quote
+_WORD_END = b" \t\n\r"  # what ends an unquoted word (\v and \f do not: they are kept)
 
 
 def split_args(line: bytes) -> list[bytes] | None:
     """Split an inline command line as Redis's sdssplitargs: spaces separate words,
     "double quotes" take \\xHH and \\n-style escapes, 'single quotes' take \\'.
-    Returns None for unbalanced quotes or a closing quote not followed by a space."""
+    Returns None for unbalanced quotes or a closing quote not followed by a space.
+    Like the C original it stops at a NUL byte: the line is a C string to it."""
+    nul = line.find(b"\0")
+    if nul >= 0:
+        line = line[:nul]
     args: list[bytes] = []
     i, n = 0, len(line)
     while True:
@@ -248,7 +366,7 @@ def split_args(line: bytes) -> list[bytes] | None:
                 if i >= n:
                     break
                 c = line[i]
-                if c in _SPACE:
+                if c in _WORD_END:
                     break
                 if c == 34:
                     in_double = True

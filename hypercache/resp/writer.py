@@ -5,6 +5,10 @@ float double, list/tuple array, dict map, set/frozenset set, Status simple strin
 ErrorReply error, Verbatim verbatim string, NullArray null array, Push push.
 RESP2 has no map/set/double/boolean/null-of-its-own: maps flatten to arrays,
 doubles become bulk strings, booleans integers, as Redis does for a RESP2 client.
+An int outside the signed 64-bit range is a big number (RESP3 '(', RESP2 bulk), as
+Redis's addReplyBigNum: a ':' line that large makes hiredis drop the connection.
+Text (str and its subclasses) is encoded UTF-8 with surrogateescape, so bytes that
+were decoded with surrogateescape go out unchanged.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from hypercache.resp.types import ErrorReply, NullArray, Push, Status, Verbatim
 _SMALL_INTS = [b":%d\r\n" % i for i in range(-1, 1025)]
 _NULL = {2: b"$-1\r\n", 3: b"_\r\n"}
 _NULL_ARRAY = {2: b"*-1\r\n", 3: b"_\r\n"}
+_STATUS_LINES: dict[str, bytes] = {}  # +OK, +QUEUED, ...: encoded once
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
 
 
 def encode_reply(value: object, proto: int = 2) -> bytes:
@@ -32,14 +39,25 @@ def write_reply(out: bytearray, value: object, proto: int = 2) -> None:
     if kind is bytes:
         out += b"$%d\r\n%b\r\n" % (len(value), value)  # type: ignore[arg-type]
     elif kind is Status:
-        out += b"+%b\r\n" % value.encode()  # type: ignore[union-attr]
+        line = _STATUS_LINES.get(value)
+        if line is None:
+            line = b"+%b\r\n" % _one_line(value)  # type: ignore[arg-type]
+            if len(_STATUS_LINES) < 256:
+                _STATUS_LINES[value] = line  # type: ignore[index]
+        out += line
     elif value is None:
         out += _NULL[proto]
     elif kind is int:
         if -1 <= value <= 1024:  # type: ignore[operator]
             out += _SMALL_INTS[value + 1]  # type: ignore[operator]
-        else:
+        elif _INT64_MIN <= value <= _INT64_MAX:  # type: ignore[operator]
             out += b":%d\r\n" % value  # type: ignore[str-format]
+        else:
+            text = b"%d" % value  # type: ignore[str-format]
+            if proto == 3:
+                out += b"(%b\r\n" % text
+            else:
+                out += b"$%d\r\n%b\r\n" % (len(text), text)
     elif kind is list or kind is tuple:
         out += b"*%d\r\n" % len(value)  # type: ignore[arg-type]
         for item in value:  # type: ignore[union-attr]
@@ -47,7 +65,7 @@ def write_reply(out: bytearray, value: object, proto: int = 2) -> None:
     elif kind is ErrorReply:
         out += b"-%b\r\n" % _one_line(value)  # type: ignore[arg-type]
     elif kind is str:
-        data = value.encode()  # type: ignore[union-attr]
+        data = value.encode("utf-8", "surrogateescape")  # type: ignore[union-attr]
         out += b"$%d\r\n%b\r\n" % (len(data), data)
     elif kind is bool:
         if proto == 3:
@@ -69,7 +87,7 @@ def write_reply(out: bytearray, value: object, proto: int = 2) -> None:
     elif kind is NullArray:
         out += _NULL_ARRAY[proto]
     elif kind is Verbatim:
-        data = value.encode()  # type: ignore[union-attr]
+        data = value.encode("utf-8", "surrogateescape")  # type: ignore[union-attr]
         if proto == 3:
             body = value.fmt.encode() + b":" + data  # type: ignore[union-attr]
             out += b"=%d\r\n%b\r\n" % (len(body), body)
@@ -83,6 +101,8 @@ def write_reply(out: bytearray, value: object, proto: int = 2) -> None:
         write_reply(out, bytes(value), proto)  # type: ignore[arg-type]
     elif isinstance(value, int):  # int subclasses (IntEnum and the like)
         write_reply(out, int(value), proto)
+    elif isinstance(value, str):  # other str subclasses (StrEnum and the like)
+        write_reply(out, str(value), proto)
     else:
         raise TypeError(f"cannot encode {kind.__name__} as a RESP reply")
 
@@ -98,5 +118,8 @@ def _write_map(out: bytearray, value: dict, proto: int) -> None:
 
 
 def _one_line(text: str) -> bytes:
-    """Error and status lines must not break the framing: newlines become spaces."""
-    return text.replace("\r", " ").replace("\n", " ").encode()
+    """Error and status lines must not break the framing: CR and LF become spaces
+    (Redis's sdsmapchars in addReplyErrorFormat)."""
+    if "\r" in text or "\n" in text:
+        text = text.replace("\r", " ").replace("\n", " ")
+    return text.encode("utf-8", "surrogateescape")

@@ -50,6 +50,7 @@ async def serve_connection(state: ServerState, sock: trio.socket.SocketType) -> 
         sock.close()
         return
     ctx = Context(state, addr=peer, laddr=local)
+    ctx.fd = sock.fileno()
     config = state.config
     reader = RequestReader(config.proto_max_bulk_len, config.client_query_buffer_limit)
     reader.authenticated = ctx.authenticated
@@ -79,6 +80,8 @@ async def serve_connection(state: ServerState, sock: trio.socket.SocketType) -> 
                         write_reply(out, ErrorReply(error.reply_line()), ctx.proto)
                     log.debug("closing client %s: %s", peer, error)
                 ctx.query_buffer_bytes = reader.pending_bytes()
+                if ctx.drop_output:
+                    break
                 if out:
                     stats.net_output_bytes += await send_all(sock, out)
                 if ctx.close_after_reply:
