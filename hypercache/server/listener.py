@@ -93,9 +93,15 @@ class Server:
 
     @staticmethod
     async def _refuse(conn: trio.socket.SocketType) -> None:
+        """Tell a client over `maxclients` why, then close without resetting the line:
+        closing with its request unread would send an RST that can destroy the error."""
         with conn:
             try:
                 await send_all(conn, _MAX_CLIENTS_ERROR)
+                conn.shutdown(pysocket.SHUT_WR)
+                with trio.move_on_after(1):
+                    while await conn.recv(4096):
+                        pass
             except OSError:
                 pass
 
