@@ -1,0 +1,1174 @@
+/* _native.c - the CPython face of the native core: the CuckooFilter and BloomFilter types,
+ * and key_slot / key_slots / crc16 / hash64.
+ *
+ * Keys are bytes-like objects (bytes fast, anything with the buffer protocol otherwise;
+ * str is refused).  The C structures live in hc_cuckoo.c, hc_bloom.c and hc_crc16.c and
+ * know nothing of Python; this file converts arguments, maps status codes to exceptions
+ * (HC_INVALID -> ValueError, HC_FULL -> FilterFullError, HC_NOMEM -> MemoryError) and
+ * releases the GIL around bulk work (batches, serialisation, loading).
+ *
+ * While the GIL is released a filter is marked busy: a concurrent mutation from another
+ * thread raises RuntimeError instead of racing (reads stay allowed during a GIL-free read).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <math.h>
+
+#include "hc_bloom.h"
+#include "hc_crc16.h"
+#include "hc_cuckoo.h"
+#include "hc_hash.h"
+
+#define GIL_FREE_BYTES (64 * 1024) /* release the GIL for copies/scans above this size */
+#define GIL_FREE_KEYS 512          /* ... and for batches of at least this many keys */
+#define DEFAULT_MAX_CHUNK (16 * 1024 * 1024)
+
+static PyObject *FilterFullError;
+
+/* ---- arguments ----------------------------------------------------------------------- */
+
+static int hash_key(PyObject *key, uint64_t *h) {
+    if (PyBytes_Check(key)) {
+        *h = hc_hash64(PyBytes_AS_STRING(key), (size_t)PyBytes_GET_SIZE(key));
+        return 0;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(key, &view, PyBUF_SIMPLE) < 0) return -1;
+    *h = hc_hash64(view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return 0;
+}
+
+/* A batch of keys pinned for GIL-free work: a tuple holding the references and, for keys
+ * that are not bytes, their buffer exports (which also stop a bytearray from resizing). */
+typedef struct {
+    PyObject *tuple;
+    Py_ssize_t n;
+    const uint8_t **ptr;
+    size_t *len;
+    Py_buffer *views;
+} keybatch;
+
+static void batch_close(keybatch *kb) {
+    if (kb->views) {
+        for (Py_ssize_t i = 0; i < kb->n; i++)
+            if (kb->views[i].obj) PyBuffer_Release(&kb->views[i]);
+        PyMem_Free(kb->views);
+    }
+    PyMem_Free(kb->ptr);
+    PyMem_Free(kb->len);
+    Py_XDECREF(kb->tuple);
+    memset(kb, 0, sizeof(*kb));
+}
+
+static int batch_open(keybatch *kb, PyObject *keys) {
+    memset(kb, 0, sizeof(*kb));
+    if (PyBytes_Check(keys) || PyByteArray_Check(keys) || PyUnicode_Check(keys)) {
+        PyErr_SetString(PyExc_TypeError, "expected an iterable of keys, not a single bytes or str object");
+        return -1;
+    }
+    kb->tuple = PySequence_Tuple(keys);
+    if (!kb->tuple) return -1;
+    kb->n = PyTuple_GET_SIZE(kb->tuple);
+    size_t alloc = kb->n ? (size_t)kb->n : 1;
+    kb->ptr = PyMem_Calloc(alloc, sizeof(*kb->ptr));
+    kb->len = PyMem_Calloc(alloc, sizeof(*kb->len));
+    if (!kb->ptr || !kb->len) {
+        batch_close(kb);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < kb->n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(kb->tuple, i);
+        if (PyBytes_Check(item)) {
+            kb->ptr[i] = (const uint8_t *)PyBytes_AS_STRING(item);
+            kb->len[i] = (size_t)PyBytes_GET_SIZE(item);
+            continue;
+        }
+        if (!kb->views) {
+            kb->views = PyMem_Calloc(alloc, sizeof(Py_buffer));
+            if (!kb->views) {
+                batch_close(kb);
+                PyErr_NoMemory();
+                return -1;
+            }
+        }
+        if (PyObject_GetBuffer(item, &kb->views[i], PyBUF_SIMPLE) < 0) {
+            kb->views[i].obj = NULL;
+            batch_close(kb);
+            return -1;
+        }
+        kb->ptr[i] = kb->views[i].buf;
+        kb->len[i] = (size_t)kb->views[i].len;
+    }
+    return 0;
+}
+
+static int get_u64(PyObject *o, const char *what, uint64_t *out) {
+    long long v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (v < 0) {
+        PyErr_Format(PyExc_ValueError, "%s must not be negative", what);
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static PyObject *raise_status(int rc, const char *err) {
+    if (rc == HC_NOMEM) return PyErr_NoMemory();
+    if (rc == HC_FULL) PyErr_SetString(FilterFullError, err ? err : "filter is full");
+    else PyErr_SetString(PyExc_ValueError, err ? err : "invalid argument");
+    return NULL;
+}
+
+/* ---- busy marks ---------------------------------------------------------------------- */
+
+typedef struct {
+    int write;       /* a GIL-free mutation runs */
+    Py_ssize_t read; /* GIL-free reads run */
+} busy_t;
+
+static int busy_check(const busy_t *b, int writing) {
+    if (b->write || (writing && b->read)) {
+        PyErr_SetString(PyExc_RuntimeError, "filter is in use by another thread");
+        return -1;
+    }
+    return 0;
+}
+
+/* =======================================================================================
+ * CuckooFilter
+ * ======================================================================================= */
+
+typedef struct {
+    PyObject_HEAD
+    hc_cf cf;
+    int ready;
+    busy_t busy;
+} CuckooObject;
+
+static PyTypeObject CuckooType;
+
+static int cf_usable(CuckooObject *self, int writing) {
+    if (!self->ready) {
+        PyErr_SetString(PyExc_ValueError, "uninitialised CuckooFilter");
+        return -1;
+    }
+    return busy_check(&self->busy, writing);
+}
+
+/* cf_usable, and the item counts brought up to date after a chunked load (under the GIL,
+ * before anything reports or writes them; no GIL-free writer can be running then). */
+static int cf_synced(CuckooObject *self) {
+    if (cf_usable(self, 0) < 0) return -1;
+    if (self->cf.counts_dirty) {
+        if (self->busy.read) {
+            PyErr_SetString(PyExc_RuntimeError, "filter is in use by another thread");
+            return -1;
+        }
+        hc_cf_recount(&self->cf);
+    }
+    return 0;
+}
+
+static void Cuckoo_dealloc(CuckooObject *self) {
+    if (self->ready) hc_cf_free(&self->cf);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Cuckoo_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"capacity", "bucket_size", "max_iterations", "expansion", "fingerprint_bits",
+                             "fingerprint_growth", NULL};
+    PyObject *capobj;
+    int bucket_size = 2, max_iterations = 20, expansion = 1, fp_bits = 8, fp_growth = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|iiiii:CuckooFilter", kwlist, &capobj, &bucket_size,
+                                     &max_iterations, &expansion, &fp_bits, &fp_growth))
+        return NULL;
+    uint64_t capacity;
+    if (get_u64(capobj, "capacity", &capacity) < 0) return NULL;
+    if (bucket_size < 0 || max_iterations < 0 || expansion < 0 || fp_bits < 0 || fp_growth < 0) {
+        PyErr_SetString(PyExc_ValueError, "CuckooFilter parameters must not be negative");
+        return NULL;
+    }
+    CuckooObject *self = (CuckooObject *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    const char *err = NULL;
+    int rc = hc_cf_init(&self->cf, capacity, (unsigned)bucket_size, (unsigned)max_iterations, (unsigned)expansion,
+                        (unsigned)fp_bits, (unsigned)fp_growth, &err);
+    if (rc != HC_OK) {
+        Py_DECREF(self);
+        return raise_status(rc, err);
+    }
+    self->ready = 1;
+    return (PyObject *)self;
+}
+
+static PyObject *Cuckoo_insert(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (cf_usable(self, 1) < 0 || hash_key(key, &h) < 0) return NULL;
+    int rc = hc_cf_insert(&self->cf, h);
+    if (rc != HC_OK) return raise_status(rc, "Filter is full");
+    Py_RETURN_NONE;
+}
+
+static PyObject *Cuckoo_insert_unique(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (cf_usable(self, 1) < 0 || hash_key(key, &h) < 0) return NULL;
+    int rc = hc_cf_insert_unique(&self->cf, h);
+    if (rc == HC_EXISTS) Py_RETURN_FALSE;
+    if (rc != HC_OK) return raise_status(rc, "Filter is full");
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Cuckoo_contains(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (cf_usable(self, 0) < 0 || hash_key(key, &h) < 0) return NULL;
+    return PyBool_FromLong(hc_cf_contains(&self->cf, h));
+}
+
+static int Cuckoo_sq_contains(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (cf_usable(self, 0) < 0 || hash_key(key, &h) < 0) return -1;
+    return hc_cf_contains(&self->cf, h);
+}
+
+static Py_ssize_t Cuckoo_len(CuckooObject *self) {
+    if (cf_synced(self) < 0) return -1;
+    return (Py_ssize_t)self->cf.num_items;
+}
+
+static PyObject *Cuckoo_count(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (cf_usable(self, 0) < 0 || hash_key(key, &h) < 0) return NULL;
+    return PyLong_FromUnsignedLongLong(hc_cf_count(&self->cf, h));
+}
+
+static PyObject *Cuckoo_delete(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (cf_usable(self, 1) < 0 || hash_key(key, &h) < 0) return NULL;
+    return PyBool_FromLong(hc_cf_delete(&self->cf, h));
+}
+
+/* Results of a batch insert: 1 inserted, 0 already there (unique), -1 full; stops at the
+ * first allocation failure (*nomem). */
+static void cf_insert_batch(hc_cf *cf, const keybatch *kb, int unique, signed char *res, int *nomem) {
+    for (Py_ssize_t i = 0; i < kb->n; i++) {
+        uint64_t h = hc_hash64(kb->ptr[i], kb->len[i]);
+        int rc = unique ? hc_cf_insert_unique(cf, h) : hc_cf_insert(cf, h);
+        if (rc == HC_NOMEM) {
+            *nomem = 1;
+            return;
+        }
+        res[i] = rc == HC_OK ? 1 : rc == HC_EXISTS ? 0 : -1;
+    }
+}
+
+static PyObject *int_list(const signed char *res, Py_ssize_t n, int as_bool) {
+    PyObject *list = PyList_New(n);
+    if (!list) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = as_bool ? PyBool_FromLong(res[i]) : PyLong_FromLong(res[i]);
+        if (!v) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, v);
+    }
+    return list;
+}
+
+static PyObject *Cuckoo_insert_many(CuckooObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"keys", "unique", NULL};
+    PyObject *keys;
+    int unique = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:insert_many", kwlist, &keys, &unique)) return NULL;
+    if (cf_usable(self, 1) < 0) return NULL;
+    keybatch kb;
+    if (batch_open(&kb, keys) < 0) return NULL;
+    if (cf_usable(self, 1) < 0) { /* iterating the keys ran Python code */
+        batch_close(&kb);
+        return NULL;
+    }
+    signed char *res = PyMem_Calloc(kb.n ? (size_t)kb.n : 1, 1);
+    if (!res) {
+        batch_close(&kb);
+        return PyErr_NoMemory();
+    }
+    int nomem = 0;
+    if (kb.n >= GIL_FREE_KEYS) {
+        self->busy.write = 1;
+        Py_BEGIN_ALLOW_THREADS cf_insert_batch(&self->cf, &kb, unique, res, &nomem);
+        Py_END_ALLOW_THREADS self->busy.write = 0;
+    } else {
+        cf_insert_batch(&self->cf, &kb, unique, res, &nomem);
+    }
+    Py_ssize_t n = kb.n;
+    batch_close(&kb);
+    PyObject *out = nomem ? PyErr_NoMemory() : int_list(res, n, 0);
+    PyMem_Free(res);
+    return out;
+}
+
+static void cf_contains_batch(const hc_cf *cf, const keybatch *kb, signed char *res) {
+    for (Py_ssize_t i = 0; i < kb->n; i++) res[i] = (signed char)hc_cf_contains(cf, hc_hash64(kb->ptr[i], kb->len[i]));
+}
+
+static PyObject *Cuckoo_contains_many(CuckooObject *self, PyObject *keys) {
+    if (cf_usable(self, 0) < 0) return NULL;
+    keybatch kb;
+    if (batch_open(&kb, keys) < 0) return NULL;
+    if (cf_usable(self, 0) < 0) {
+        batch_close(&kb);
+        return NULL;
+    }
+    signed char *res = PyMem_Calloc(kb.n ? (size_t)kb.n : 1, 1);
+    if (!res) {
+        batch_close(&kb);
+        return PyErr_NoMemory();
+    }
+    if (kb.n >= GIL_FREE_KEYS) {
+        self->busy.read++;
+        Py_BEGIN_ALLOW_THREADS cf_contains_batch(&self->cf, &kb, res);
+        Py_END_ALLOW_THREADS self->busy.read--;
+    } else {
+        cf_contains_batch(&self->cf, &kb, res);
+    }
+    PyObject *out = int_list(res, kb.n, 1);
+    PyMem_Free(res);
+    batch_close(&kb);
+    return out;
+}
+
+static PyObject *Cuckoo_compact(CuckooObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"cont", NULL};
+    int cont = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:compact", kwlist, &cont)) return NULL;
+    if (cf_usable(self, 1) < 0) return NULL;
+    self->busy.write = 1;
+    Py_BEGIN_ALLOW_THREADS hc_cf_compact(&self->cf, cont);
+    Py_END_ALLOW_THREADS self->busy.write = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Cuckoo_to_bytes(CuckooObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (cf_synced(self) < 0) return NULL;
+    uint64_t size = hc_cf_dump_size(&self->cf);
+    if (size > PY_SSIZE_T_MAX) return PyErr_NoMemory();
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    if (!out) return NULL;
+    uint8_t *p = (uint8_t *)PyBytes_AS_STRING(out);
+    if (size >= GIL_FREE_BYTES) {
+        self->busy.read++;
+        Py_BEGIN_ALLOW_THREADS hc_cf_dump(&self->cf, p);
+        Py_END_ALLOW_THREADS self->busy.read--;
+    } else {
+        hc_cf_dump(&self->cf, p);
+    }
+    return out;
+}
+
+static PyObject *Cuckoo_from_bytes(PyTypeObject *type, PyObject *data) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
+    CuckooObject *self = (CuckooObject *)type->tp_alloc(type, 0);
+    if (!self) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const char *err = NULL;
+    int rc;
+    if (view.len >= GIL_FREE_BYTES) {
+        Py_BEGIN_ALLOW_THREADS rc = hc_cf_load(&self->cf, view.buf, (size_t)view.len, &err);
+        Py_END_ALLOW_THREADS
+    } else {
+        rc = hc_cf_load(&self->cf, view.buf, (size_t)view.len, &err);
+    }
+    PyBuffer_Release(&view);
+    if (rc != HC_OK) {
+        Py_DECREF(self);
+        return raise_status(rc == HC_FULL ? HC_INVALID : rc, err);
+    }
+    self->ready = 1;
+    return (PyObject *)self;
+}
+
+static PyObject *Cuckoo_header(CuckooObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (cf_synced(self) < 0) return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, HC_CF_HEADER_SIZE);
+    if (out) hc_cf_write_header(&self->cf, (uint8_t *)PyBytes_AS_STRING(out));
+    return out;
+}
+
+static PyObject *Cuckoo_from_header(PyTypeObject *type, PyObject *data) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
+    CuckooObject *self = (CuckooObject *)type->tp_alloc(type, 0);
+    if (!self) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const char *err = NULL;
+    int rc = hc_cf_from_header(&self->cf, view.buf, (size_t)view.len, &err);
+    PyBuffer_Release(&view);
+    if (rc != HC_OK) {
+        Py_DECREF(self);
+        return raise_status(rc, err);
+    }
+    self->ready = 1;
+    return (PyObject *)self;
+}
+
+static PyObject *chunk_reply(uint64_t next, const uint8_t *p, size_t n) {
+    if (!p) return Py_BuildValue("(iO)", 0, Py_None);
+    return Py_BuildValue("(Ky#)", (unsigned long long)next, (const char *)p, (Py_ssize_t)n);
+}
+
+static int parse_iter(PyObject *o, uint64_t *out) {
+    long long v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (v < 0) {
+        PyErr_SetString(PyExc_ValueError, "iterator must not be negative");
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static PyObject *Cuckoo_scandump(CuckooObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"iterator", "max_chunk", NULL};
+    PyObject *itobj;
+    Py_ssize_t max_chunk = DEFAULT_MAX_CHUNK;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n:scandump", kwlist, &itobj, &max_chunk)) return NULL;
+    uint64_t iter;
+    if (parse_iter(itobj, &iter) < 0 || cf_usable(self, 0) < 0) return NULL;
+    if (max_chunk < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_chunk must be at least 1");
+        return NULL;
+    }
+    if (iter == 0) {
+        if (cf_synced(self) < 0) return NULL;
+        uint8_t hdr[HC_CF_HEADER_SIZE];
+        hc_cf_write_header(&self->cf, hdr);
+        return chunk_reply(1, hdr, sizeof hdr);
+    }
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    uint64_t next = 0;
+    if (!hc_cf_chunk(&self->cf, iter, (size_t)max_chunk, &p, &n, &next)) p = NULL;
+    return chunk_reply(next, p, n);
+}
+
+static PyObject *Cuckoo_loadchunk(CuckooObject *self, PyObject *args) {
+    PyObject *itobj;
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "Oy*:loadchunk", &itobj, &view)) return NULL;
+    uint64_t iter;
+    if (parse_iter(itobj, &iter) < 0 || cf_usable(self, 1) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const char *err = NULL;
+    int rc = hc_cf_load_chunk(&self->cf, iter, view.buf, (size_t)view.len, &err);
+    PyBuffer_Release(&view);
+    if (rc != HC_OK) return raise_status(rc, err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Cuckoo_reduce(CuckooObject *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *data = Cuckoo_to_bytes(self, NULL);
+    if (!data) return NULL;
+    PyObject *ctor = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "from_bytes");
+    if (!ctor) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    return Py_BuildValue("(N(N))", ctor, data);
+}
+
+static PyObject *Cuckoo_sizeof(CuckooObject *self, PyObject *Py_UNUSED(ignored)) {
+    uint64_t n = (uint64_t)Py_TYPE(self)->tp_basicsize;
+    if (self->ready && busy_check(&self->busy, 0) < 0) return NULL;
+    if (self->ready) n += sizeof(hc_subcf) * self->cf.num_filters + hc_cf_table_bytes(&self->cf) + 8ULL * self->cf.num_filters;
+    return PyLong_FromUnsignedLongLong(n);
+}
+
+static PyObject *Cuckoo_filters(CuckooObject *self, void *Py_UNUSED(closure)) {
+    if (cf_synced(self) < 0) return NULL;
+    PyObject *list = PyList_New(self->cf.num_filters);
+    if (!list) return NULL;
+    for (uint32_t k = 0; k < self->cf.num_filters; k++) {
+        const hc_subcf *f = &self->cf.filters[k];
+        PyObject *d = Py_BuildValue("{sKsisKsK}", "num_buckets", (unsigned long long)f->num_buckets,
+                                    "fingerprint_bits", (int)f->fp_bits, "items", (unsigned long long)f->items,
+                                    "table_bytes", (unsigned long long)f->nbytes);
+        if (!d) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, k, d);
+    }
+    return list;
+}
+
+#define CF_GETTER(name, expr)                                                                                     \
+    static PyObject *Cuckoo_get_##name(CuckooObject *self, void *Py_UNUSED(closure)) {                              \
+        if (cf_synced(self) < 0) return NULL;                                                                     \
+        return expr;                                                                                              \
+    }
+
+CF_GETTER(items, PyLong_FromUnsignedLongLong(self->cf.num_items))
+CF_GETTER(deletes, PyLong_FromUnsignedLongLong(self->cf.num_deletes))
+CF_GETTER(capacity, PyLong_FromUnsignedLongLong(hc_cf_capacity(&self->cf)))
+CF_GETTER(num_buckets, PyLong_FromUnsignedLongLong(self->cf.base_buckets))
+CF_GETTER(num_filters, PyLong_FromUnsignedLong(self->cf.num_filters))
+CF_GETTER(bucket_size, PyLong_FromLong(self->cf.bucket_size))
+CF_GETTER(max_iterations, PyLong_FromLong(self->cf.max_iterations))
+CF_GETTER(expansion, PyLong_FromLong(self->cf.expansion))
+CF_GETTER(fingerprint_bits, PyLong_FromLong(self->cf.fp_bits))
+CF_GETTER(fingerprint_growth, PyLong_FromLong(self->cf.fp_growth))
+CF_GETTER(table_bytes, PyLong_FromUnsignedLongLong(hc_cf_table_bytes(&self->cf)))
+CF_GETTER(load_factor, PyFloat_FromDouble((double)self->cf.num_items / (double)hc_cf_capacity(&self->cf)))
+CF_GETTER(bits_per_item, PyFloat_FromDouble(self->cf.num_items ? (double)hc_cf_table_bits(&self->cf) /
+                                                                       (double)self->cf.num_items
+                                                                 : 0.0))
+CF_GETTER(expected_fpp, PyFloat_FromDouble(hc_cf_expected_fpp(&self->cf)))
+
+static PyObject *Cuckoo_repr(CuckooObject *self) {
+    if (!self->ready) return PyUnicode_FromFormat("<%s (uninitialised)>", Py_TYPE(self)->tp_name);
+    if (self->busy.write) return PyUnicode_FromFormat("<%s (busy)>", Py_TYPE(self)->tp_name);
+    return PyUnicode_FromFormat("<%s items=%llu capacity=%llu filters=%u bucket_size=%u fingerprint_bits=%u>",
+                                Py_TYPE(self)->tp_name, (unsigned long long)self->cf.num_items,
+                                (unsigned long long)hc_cf_capacity(&self->cf), (unsigned)self->cf.num_filters,
+                                (unsigned)self->cf.bucket_size, (unsigned)self->cf.fp_bits);
+}
+
+static PyMethodDef Cuckoo_methods[] = {
+    {"insert", (PyCFunction)Cuckoo_insert, METH_O,
+     "insert(key) -> None: add key (duplicates allowed); FilterFullError when it cannot."},
+    {"insert_unique", (PyCFunction)Cuckoo_insert_unique, METH_O,
+     "insert_unique(key) -> bool: add key unless it may be there already (CF.ADDNX)."},
+    {"contains", (PyCFunction)Cuckoo_contains, METH_O,
+     "contains(key) -> bool: False means certainly absent."},
+    {"count", (PyCFunction)Cuckoo_count, METH_O,
+     "count(key) -> int: copies of key's fingerprint (an upper bound on its inserts)."},
+    {"delete", (PyCFunction)Cuckoo_delete, METH_O,
+     "delete(key) -> bool: remove one copy; only ever delete keys that were inserted."},
+    {"insert_many", (PyCFunction)(void (*)(void))Cuckoo_insert_many, METH_VARARGS | METH_KEYWORDS,
+     "insert_many(keys, unique=False) -> list[int]: 1 inserted, 0 present (unique), -1 full."},
+    {"contains_many", (PyCFunction)Cuckoo_contains_many, METH_O, "contains_many(keys) -> list[bool]"},
+    {"compact", (PyCFunction)(void (*)(void))Cuckoo_compact, METH_VARARGS | METH_KEYWORDS,
+     "compact(cont=False): move fingerprints to older sub-filters and drop emptied ones."},
+    {"to_bytes", (PyCFunction)Cuckoo_to_bytes, METH_NOARGS, "to_bytes() -> bytes: the whole filter."},
+    {"from_bytes", (PyCFunction)Cuckoo_from_bytes, METH_O | METH_CLASS,
+     "from_bytes(data) -> CuckooFilter: load to_bytes() output; ValueError if it is not intact."},
+    {"header", (PyCFunction)Cuckoo_header, METH_NOARGS, "header() -> bytes: what scandump(0) returns."},
+    {"from_header", (PyCFunction)Cuckoo_from_header, METH_O | METH_CLASS,
+     "from_header(data) -> CuckooFilter: an empty filter shaped by a scandump header."},
+    {"scandump", (PyCFunction)(void (*)(void))Cuckoo_scandump, METH_VARARGS | METH_KEYWORDS,
+     "scandump(iterator, max_chunk=16 MiB) -> (next_iterator, bytes | None): CF.SCANDUMP."},
+    {"loadchunk", (PyCFunction)Cuckoo_loadchunk, METH_VARARGS,
+     "loadchunk(iterator, data) -> None: CF.LOADCHUNK of a table chunk (iterator > 1)."},
+    {"__reduce__", (PyCFunction)Cuckoo_reduce, METH_NOARGS, NULL},
+    {"__sizeof__", (PyCFunction)Cuckoo_sizeof, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+#define GETSET(cls, name, doc) {#name, (getter)cls##_get_##name, NULL, doc, NULL}
+
+static PyGetSetDef Cuckoo_getset[] = {
+    GETSET(Cuckoo, items, "occupied slots: inserts minus deletes (CF.INFO 'Number of items inserted')"),
+    GETSET(Cuckoo, deletes, "deletes since the last compaction (CF.INFO 'Number of items deleted')"),
+    GETSET(Cuckoo, capacity, "slots in all sub-filters"),
+    GETSET(Cuckoo, num_buckets, "buckets of the first sub-filter (CF.INFO 'Number of buckets')"),
+    GETSET(Cuckoo, num_filters, "sub-filters in the chain"),
+    GETSET(Cuckoo, bucket_size, "slots per bucket"),
+    GETSET(Cuckoo, max_iterations, "kicks tried before growing"),
+    GETSET(Cuckoo, expansion, "growth factor of each new sub-filter (0: never grow)"),
+    GETSET(Cuckoo, fingerprint_bits, "fingerprint width of the first sub-filter"),
+    GETSET(Cuckoo, fingerprint_growth, "bits added to the fingerprint of each new sub-filter"),
+    GETSET(Cuckoo, table_bytes, "bytes of all tables"),
+    GETSET(Cuckoo, load_factor, "items / capacity"),
+    GETSET(Cuckoo, bits_per_item, "table bits / items (0.0 when empty)"),
+    GETSET(Cuckoo, expected_fpp, "estimated false-positive rate at the current loads"),
+    {"filters", (getter)Cuckoo_filters, NULL, "per sub-filter: num_buckets, fingerprint_bits, items, table_bytes",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods Cuckoo_as_sequence = {
+    .sq_length = (lenfunc)Cuckoo_len,
+    .sq_contains = (objobjproc)Cuckoo_sq_contains,
+};
+
+static PyTypeObject CuckooType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "hypercache.native._native.CuckooFilter",
+    .tp_basicsize = sizeof(CuckooObject),
+    .tp_dealloc = (destructor)Cuckoo_dealloc,
+    .tp_repr = (reprfunc)Cuckoo_repr,
+    .tp_as_sequence = &Cuckoo_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "CuckooFilter(capacity, bucket_size=2, max_iterations=20, expansion=1, fingerprint_bits=8, "
+              "fingerprint_growth=0)\n\nA cuckoo filter that grows by a chain of sub-filters (RedisBloom's "
+              "defaults).",
+    .tp_methods = Cuckoo_methods,
+    .tp_getset = Cuckoo_getset,
+    .tp_new = Cuckoo_new,
+};
+
+/* =======================================================================================
+ * BloomFilter
+ * ======================================================================================= */
+
+typedef struct {
+    PyObject_HEAD
+    hc_bloom bf;
+    int ready;
+    busy_t busy;
+    int has_view;
+    Py_buffer view; /* the bytes a read-only filter reads in place */
+} BloomObject;
+
+static PyTypeObject BloomType;
+
+static int bf_usable(BloomObject *self, int writing) {
+    if (!self->ready) {
+        PyErr_SetString(PyExc_ValueError, "uninitialised BloomFilter");
+        return -1;
+    }
+    if (writing && self->bf.borrowed) {
+        PyErr_SetString(PyExc_TypeError, "read-only BloomFilter (a view of a buffer)");
+        return -1;
+    }
+    return busy_check(&self->busy, writing);
+}
+
+static void Bloom_dealloc(BloomObject *self) {
+    if (self->ready) hc_bloom_free(&self->bf);
+    if (self->has_view) PyBuffer_Release(&self->view);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Bloom_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"capacity", "error_rate", "expansion", "scaling", NULL};
+    PyObject *capobj;
+    double error = 0.01;
+    int expansion = 2, scaling = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|dip:BloomFilter", kwlist, &capobj, &error, &expansion, &scaling))
+        return NULL;
+    uint64_t capacity;
+    if (get_u64(capobj, "capacity", &capacity) < 0) return NULL;
+    if (expansion < 0) {
+        PyErr_SetString(PyExc_ValueError, "expansion must not be negative");
+        return NULL;
+    }
+    BloomObject *self = (BloomObject *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    const char *err = NULL;
+    int rc = hc_bloom_init(&self->bf, capacity, error, (unsigned)expansion, scaling ? 0 : HC_BLOOM_NONSCALING, &err);
+    if (rc != HC_OK) {
+        Py_DECREF(self);
+        return raise_status(rc, err);
+    }
+    self->ready = 1;
+    return (PyObject *)self;
+}
+
+static PyObject *bloom_add_result(const hc_bloom *bf, int rc) {
+    if (rc == 1) Py_RETURN_TRUE;
+    if (rc == 0) Py_RETURN_FALSE;
+    /* RedisBloom's words for NONSCALING; a scaling filter is full only at the size limits */
+    return raise_status(rc, (bf->flags & HC_BLOOM_NONSCALING) ? "non scaling filter is full" : "filter is full");
+}
+
+static PyObject *Bloom_add(BloomObject *self, PyObject *key) {
+    uint64_t h;
+    if (bf_usable(self, 1) < 0 || hash_key(key, &h) < 0) return NULL;
+    return bloom_add_result(&self->bf, hc_bloom_add(&self->bf, h));
+}
+
+static PyObject *Bloom_contains(BloomObject *self, PyObject *key) {
+    uint64_t h;
+    if (bf_usable(self, 0) < 0 || hash_key(key, &h) < 0) return NULL;
+    return PyBool_FromLong(hc_bloom_contains(&self->bf, h));
+}
+
+static int Bloom_sq_contains(BloomObject *self, PyObject *key) {
+    uint64_t h;
+    if (bf_usable(self, 0) < 0 || hash_key(key, &h) < 0) return -1;
+    return hc_bloom_contains(&self->bf, h);
+}
+
+static Py_ssize_t Bloom_len(BloomObject *self) {
+    if (bf_usable(self, 0) < 0) return -1;
+    return (Py_ssize_t)self->bf.items;
+}
+
+static void bf_add_batch(hc_bloom *bf, const keybatch *kb, signed char *res, int *nomem) {
+    for (Py_ssize_t i = 0; i < kb->n; i++) {
+        int rc = hc_bloom_add(bf, hc_hash64(kb->ptr[i], kb->len[i]));
+        if (rc == HC_NOMEM) {
+            *nomem = 1;
+            return;
+        }
+        res[i] = rc == 1 ? 1 : rc == 0 ? 0 : -1;
+    }
+}
+
+static PyObject *Bloom_add_many(BloomObject *self, PyObject *keys) {
+    if (bf_usable(self, 1) < 0) return NULL;
+    keybatch kb;
+    if (batch_open(&kb, keys) < 0) return NULL;
+    if (bf_usable(self, 1) < 0) {
+        batch_close(&kb);
+        return NULL;
+    }
+    signed char *res = PyMem_Calloc(kb.n ? (size_t)kb.n : 1, 1);
+    if (!res) {
+        batch_close(&kb);
+        return PyErr_NoMemory();
+    }
+    int nomem = 0;
+    if (kb.n >= GIL_FREE_KEYS) {
+        self->busy.write = 1;
+        Py_BEGIN_ALLOW_THREADS bf_add_batch(&self->bf, &kb, res, &nomem);
+        Py_END_ALLOW_THREADS self->busy.write = 0;
+    } else {
+        bf_add_batch(&self->bf, &kb, res, &nomem);
+    }
+    Py_ssize_t n = kb.n;
+    batch_close(&kb);
+    PyObject *out = nomem ? PyErr_NoMemory() : int_list(res, n, 0);
+    PyMem_Free(res);
+    return out;
+}
+
+static void bf_contains_batch(const hc_bloom *bf, const keybatch *kb, signed char *res) {
+    for (Py_ssize_t i = 0; i < kb->n; i++) res[i] = (signed char)hc_bloom_contains(bf, hc_hash64(kb->ptr[i], kb->len[i]));
+}
+
+static PyObject *Bloom_contains_many(BloomObject *self, PyObject *keys) {
+    if (bf_usable(self, 0) < 0) return NULL;
+    keybatch kb;
+    if (batch_open(&kb, keys) < 0) return NULL;
+    if (bf_usable(self, 0) < 0) {
+        batch_close(&kb);
+        return NULL;
+    }
+    signed char *res = PyMem_Calloc(kb.n ? (size_t)kb.n : 1, 1);
+    if (!res) {
+        batch_close(&kb);
+        return PyErr_NoMemory();
+    }
+    if (kb.n >= GIL_FREE_KEYS) {
+        self->busy.read++;
+        Py_BEGIN_ALLOW_THREADS bf_contains_batch(&self->bf, &kb, res);
+        Py_END_ALLOW_THREADS self->busy.read--;
+    } else {
+        bf_contains_batch(&self->bf, &kb, res);
+    }
+    PyObject *out = int_list(res, kb.n, 1);
+    PyMem_Free(res);
+    batch_close(&kb);
+    return out;
+}
+
+static void bf_fill(hc_bloom *bf, const keybatch *kb) {
+    for (Py_ssize_t i = 0; i < kb->n; i++) (void)hc_bloom_add(bf, hc_hash64(kb->ptr[i], kb->len[i]));
+}
+
+static PyObject *Bloom_from_keys(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"keys", "error_rate", NULL};
+    PyObject *keys;
+    double error = 0.01;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|d:from_keys", kwlist, &keys, &error)) return NULL;
+    keybatch kb;
+    if (batch_open(&kb, keys) < 0) return NULL;
+    BloomObject *self = (BloomObject *)type->tp_alloc(type, 0);
+    if (!self) {
+        batch_close(&kb);
+        return NULL;
+    }
+    const char *err = NULL;
+    int rc = hc_bloom_init(&self->bf, kb.n ? (uint64_t)kb.n : 1, error, 1, HC_BLOOM_NONSCALING, &err);
+    if (rc != HC_OK) {
+        batch_close(&kb);
+        Py_DECREF(self);
+        return raise_status(rc, err);
+    }
+    self->ready = 1;
+    /* n keys into a filter sized for n: never full, and nothing is allocated, so the
+     * results need no look (the filter is not yet visible to any other thread) */
+    if (kb.n >= GIL_FREE_KEYS) {
+        Py_BEGIN_ALLOW_THREADS bf_fill(&self->bf, &kb);
+        Py_END_ALLOW_THREADS
+    } else {
+        bf_fill(&self->bf, &kb);
+    }
+    batch_close(&kb);
+    return (PyObject *)self;
+}
+
+static PyObject *Bloom_to_bytes(BloomObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (bf_usable(self, 0) < 0) return NULL;
+    uint64_t size = hc_bloom_dump_size(&self->bf);
+    if (size > PY_SSIZE_T_MAX) return PyErr_NoMemory();
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    if (!out) return NULL;
+    uint8_t *p = (uint8_t *)PyBytes_AS_STRING(out);
+    if (size >= GIL_FREE_BYTES) {
+        self->busy.read++;
+        Py_BEGIN_ALLOW_THREADS hc_bloom_dump(&self->bf, p);
+        Py_END_ALLOW_THREADS self->busy.read--;
+    } else {
+        hc_bloom_dump(&self->bf, p);
+    }
+    return out;
+}
+
+static PyObject *Bloom_from_bytes(PyTypeObject *type, PyObject *data) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
+    BloomObject *self = (BloomObject *)type->tp_alloc(type, 0);
+    if (!self) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const char *err = NULL;
+    int rc;
+    if (view.len >= GIL_FREE_BYTES) {
+        Py_BEGIN_ALLOW_THREADS rc = hc_bloom_load(&self->bf, view.buf, (size_t)view.len, &err);
+        Py_END_ALLOW_THREADS
+    } else {
+        rc = hc_bloom_load(&self->bf, view.buf, (size_t)view.len, &err);
+    }
+    PyBuffer_Release(&view);
+    if (rc != HC_OK) {
+        Py_DECREF(self);
+        return raise_status(rc == HC_FULL ? HC_INVALID : rc, err);
+    }
+    self->ready = 1;
+    return (PyObject *)self;
+}
+
+static PyObject *Bloom_frombuffer(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"buffer", "verify", NULL};
+    PyObject *data;
+    int verify = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:frombuffer", kwlist, &data, &verify)) return NULL;
+    BloomObject *self = (BloomObject *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    if (PyObject_GetBuffer(data, &self->view, PyBUF_SIMPLE) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->has_view = 1;
+    const char *err = NULL;
+    int rc;
+    if (verify && self->view.len >= GIL_FREE_BYTES) {
+        Py_BEGIN_ALLOW_THREADS rc = hc_bloom_view(&self->bf, self->view.buf, (size_t)self->view.len, 1, &err);
+        Py_END_ALLOW_THREADS
+    } else {
+        rc = hc_bloom_view(&self->bf, self->view.buf, (size_t)self->view.len, verify, &err);
+    }
+    if (rc != HC_OK) {
+        Py_DECREF(self);
+        return raise_status(rc == HC_FULL ? HC_INVALID : rc, err);
+    }
+    self->ready = 1;
+    return (PyObject *)self;
+}
+
+static PyObject *Bloom_header(BloomObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (bf_usable(self, 0) < 0) return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)hc_bloom_header_size(&self->bf));
+    if (out) hc_bloom_write_header(&self->bf, (uint8_t *)PyBytes_AS_STRING(out));
+    return out;
+}
+
+static PyObject *Bloom_from_header(PyTypeObject *type, PyObject *data) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
+    BloomObject *self = (BloomObject *)type->tp_alloc(type, 0);
+    if (!self) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const char *err = NULL;
+    size_t hlen = 0;
+    int rc = hc_bloom_from_header(&self->bf, view.buf, (size_t)view.len, &hlen, &err);
+    if (rc == HC_OK && hlen != (size_t)view.len) {
+        hc_bloom_free(&self->bf);
+        rc = HC_INVALID;
+        err = "bad bloom filter header: trailing bytes";
+    }
+    PyBuffer_Release(&view);
+    if (rc != HC_OK) {
+        Py_DECREF(self);
+        return raise_status(rc, err);
+    }
+    self->ready = 1;
+    return (PyObject *)self;
+}
+
+static PyObject *Bloom_scandump(BloomObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"iterator", "max_chunk", NULL};
+    PyObject *itobj;
+    Py_ssize_t max_chunk = DEFAULT_MAX_CHUNK;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n:scandump", kwlist, &itobj, &max_chunk)) return NULL;
+    uint64_t iter;
+    if (parse_iter(itobj, &iter) < 0 || bf_usable(self, 0) < 0) return NULL;
+    if (max_chunk < 1) {
+        PyErr_SetString(PyExc_ValueError, "max_chunk must be at least 1");
+        return NULL;
+    }
+    if (iter == 0) {
+        PyObject *hdr = Bloom_header(self, NULL);
+        if (!hdr) return NULL;
+        return Py_BuildValue("(iN)", 1, hdr);
+    }
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    uint64_t next = 0;
+    if (!hc_bloom_chunk(&self->bf, iter, (size_t)max_chunk, &p, &n, &next)) p = NULL;
+    return chunk_reply(next, p, n);
+}
+
+static PyObject *Bloom_loadchunk(BloomObject *self, PyObject *args) {
+    PyObject *itobj;
+    Py_buffer view;
+    if (!PyArg_ParseTuple(args, "Oy*:loadchunk", &itobj, &view)) return NULL;
+    uint64_t iter;
+    if (parse_iter(itobj, &iter) < 0 || bf_usable(self, 1) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const char *err = NULL;
+    int rc = hc_bloom_load_chunk(&self->bf, iter, view.buf, (size_t)view.len, &err);
+    PyBuffer_Release(&view);
+    if (rc != HC_OK) return raise_status(rc, err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Bloom_estimate(BloomObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (bf_usable(self, 0) < 0) return NULL;
+    double est;
+    self->busy.read++;
+    Py_BEGIN_ALLOW_THREADS est = hc_bloom_estimate(&self->bf);
+    Py_END_ALLOW_THREADS self->busy.read--;
+    return PyFloat_FromDouble(est);
+}
+
+static PyObject *Bloom_reduce(BloomObject *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *data = Bloom_to_bytes(self, NULL);
+    if (!data) return NULL;
+    PyObject *ctor = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "from_bytes");
+    if (!ctor) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    return Py_BuildValue("(N(N))", ctor, data);
+}
+
+static PyObject *Bloom_sizeof(BloomObject *self, PyObject *Py_UNUSED(ignored)) {
+    uint64_t n = (uint64_t)Py_TYPE(self)->tp_basicsize;
+    if (self->ready && busy_check(&self->busy, 0) < 0) return NULL;
+    if (self->ready) {
+        n += sizeof(hc_bloom_link) * self->bf.num_links;
+        if (!self->bf.borrowed) n += hc_bloom_table_bytes(&self->bf);
+    }
+    return PyLong_FromUnsignedLongLong(n);
+}
+
+static PyObject *Bloom_filters(BloomObject *self, void *Py_UNUSED(closure)) {
+    if (bf_usable(self, 0) < 0) return NULL;
+    PyObject *list = PyList_New(self->bf.num_links);
+    if (!list) return NULL;
+    for (uint32_t i = 0; i < self->bf.num_links; i++) {
+        const hc_bloom_link *l = &self->bf.links[i];
+        PyObject *d = Py_BuildValue("{sKsKsdsKsI}", "capacity", (unsigned long long)l->entries, "items",
+                                    (unsigned long long)l->items, "error_rate", l->error, "bits",
+                                    (unsigned long long)l->bits, "hashes", (unsigned int)l->hashes);
+        if (!d) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, i, d);
+    }
+    return list;
+}
+
+#define BF_GETTER(name, expr)                                                                                     \
+    static PyObject *Bloom_get_##name(BloomObject *self, void *Py_UNUSED(closure)) {                                \
+        if (bf_usable(self, 0) < 0) return NULL;                                                                  \
+        return expr;                                                                                              \
+    }
+
+BF_GETTER(items, PyLong_FromUnsignedLongLong(self->bf.items))
+BF_GETTER(capacity, PyLong_FromUnsignedLongLong(hc_bloom_capacity(&self->bf)))
+BF_GETTER(num_filters, PyLong_FromUnsignedLong(self->bf.num_links))
+BF_GETTER(expansion, PyLong_FromUnsignedLong(self->bf.expansion))
+BF_GETTER(scaling, PyBool_FromLong(!(self->bf.flags & HC_BLOOM_NONSCALING)))
+BF_GETTER(readonly, PyBool_FromLong(self->bf.borrowed))
+BF_GETTER(error_rate, PyFloat_FromDouble(self->bf.links[0].error))
+BF_GETTER(hashes, PyLong_FromUnsignedLong(self->bf.links[0].hashes))
+BF_GETTER(table_bytes, PyLong_FromUnsignedLongLong(hc_bloom_table_bytes(&self->bf)))
+BF_GETTER(bits_per_item, PyFloat_FromDouble(8.0 * (double)hc_bloom_table_bytes(&self->bf) /
+                                            (double)hc_bloom_capacity(&self->bf)))
+
+static PyObject *Bloom_repr(BloomObject *self) {
+    if (!self->ready) return PyUnicode_FromFormat("<%s (uninitialised)>", Py_TYPE(self)->tp_name);
+    if (self->busy.write) return PyUnicode_FromFormat("<%s (busy)>", Py_TYPE(self)->tp_name);
+    return PyUnicode_FromFormat("<%s items=%llu capacity=%llu filters=%u%s>", Py_TYPE(self)->tp_name,
+                                (unsigned long long)self->bf.items,
+                                (unsigned long long)hc_bloom_capacity(&self->bf), (unsigned)self->bf.num_links,
+                                self->bf.borrowed ? " read-only" : "");
+}
+
+static PyMethodDef Bloom_methods[] = {
+    {"add", (PyCFunction)Bloom_add, METH_O,
+     "add(key) -> bool: True if key was new; FilterFullError past a non-scaling capacity."},
+    {"contains", (PyCFunction)Bloom_contains, METH_O, "contains(key) -> bool: False means certainly absent."},
+    {"add_many", (PyCFunction)Bloom_add_many, METH_O,
+     "add_many(keys) -> list[int]: 1 added, 0 present, -1 full (BF.MADD / BF.INSERT)."},
+    {"contains_many", (PyCFunction)Bloom_contains_many, METH_O, "contains_many(keys) -> list[bool]"},
+    {"from_keys", (PyCFunction)(void (*)(void))Bloom_from_keys, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "from_keys(keys, error_rate=0.01) -> BloomFilter: a non-scaling filter sized for and holding keys."},
+    {"to_bytes", (PyCFunction)Bloom_to_bytes, METH_NOARGS, "to_bytes() -> bytes: the whole filter."},
+    {"from_bytes", (PyCFunction)Bloom_from_bytes, METH_O | METH_CLASS,
+     "from_bytes(data) -> BloomFilter: a mutable copy of to_bytes() output."},
+    {"frombuffer", (PyCFunction)(void (*)(void))Bloom_frombuffer, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "frombuffer(buffer, verify=True) -> BloomFilter: a read-only filter reading buffer in place."},
+    {"header", (PyCFunction)Bloom_header, METH_NOARGS, "header() -> bytes: what scandump(0) returns."},
+    {"from_header", (PyCFunction)Bloom_from_header, METH_O | METH_CLASS,
+     "from_header(data) -> BloomFilter: an empty filter shaped by a scandump header."},
+    {"scandump", (PyCFunction)(void (*)(void))Bloom_scandump, METH_VARARGS | METH_KEYWORDS,
+     "scandump(iterator, max_chunk=16 MiB) -> (next_iterator, bytes | None): BF.SCANDUMP."},
+    {"loadchunk", (PyCFunction)Bloom_loadchunk, METH_VARARGS, "loadchunk(iterator, data) -> None: BF.LOADCHUNK."},
+    {"estimate_cardinality", (PyCFunction)Bloom_estimate, METH_NOARGS,
+     "estimate_cardinality() -> float: distinct items estimated from the bits set."},
+    {"__reduce__", (PyCFunction)Bloom_reduce, METH_NOARGS, NULL},
+    {"__sizeof__", (PyCFunction)Bloom_sizeof, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Bloom_getset[] = {
+    GETSET(Bloom, items, "items added (BF.CARD)"),
+    GETSET(Bloom, capacity, "sum of the links' capacities (BF.INFO Capacity)"),
+    GETSET(Bloom, num_filters, "links in the chain"),
+    GETSET(Bloom, expansion, "capacity factor of each new link"),
+    GETSET(Bloom, scaling, "False for a NONSCALING filter"),
+    GETSET(Bloom, readonly, "True for a view of a buffer (frombuffer)"),
+    GETSET(Bloom, error_rate, "the first link's error rate (half the requested one when scaling)"),
+    GETSET(Bloom, hashes, "probes per item in the first link"),
+    GETSET(Bloom, table_bytes, "bytes of all bit arrays"),
+    GETSET(Bloom, bits_per_item, "bits per item of capacity"),
+    {"filters", (getter)Bloom_filters, NULL, "per link: capacity, items, error_rate, bits, hashes", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods Bloom_as_sequence = {
+    .sq_length = (lenfunc)Bloom_len,
+    .sq_contains = (objobjproc)Bloom_sq_contains,
+};
+
+static PyTypeObject BloomType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "hypercache.native._native.BloomFilter",
+    .tp_basicsize = sizeof(BloomObject),
+    .tp_dealloc = (destructor)Bloom_dealloc,
+    .tp_repr = (reprfunc)Bloom_repr,
+    .tp_as_sequence = &Bloom_as_sequence,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "BloomFilter(capacity, error_rate=0.01, expansion=2, scaling=True)\n\nA bloom filter, scaling as "
+              "RedisBloom's BF.RESERVE makes it.",
+    .tp_methods = Bloom_methods,
+    .tp_getset = Bloom_getset,
+    .tp_new = Bloom_new,
+};
+
+/* =======================================================================================
+ * module functions
+ * ======================================================================================= */
+
+static PyObject *mod_key_slot(PyObject *Py_UNUSED(module), PyObject *key) {
+    if (PyBytes_Check(key))
+        return PyLong_FromLong(hc_key_slot((const uint8_t *)PyBytes_AS_STRING(key), (size_t)PyBytes_GET_SIZE(key)));
+    Py_buffer view;
+    if (PyObject_GetBuffer(key, &view, PyBUF_SIMPLE) < 0) return NULL;
+    long slot = hc_key_slot(view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromLong(slot);
+}
+
+static PyObject *mod_key_slots(PyObject *Py_UNUSED(module), PyObject *keys) {
+    keybatch kb;
+    if (batch_open(&kb, keys) < 0) return NULL;
+    PyObject *list = PyList_New(kb.n);
+    for (Py_ssize_t i = 0; list && i < kb.n; i++) {
+        PyObject *v = PyLong_FromLong(hc_key_slot(kb.ptr[i], kb.len[i]));
+        if (!v) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, v);
+    }
+    batch_close(&kb);
+    return list;
+}
+
+static PyObject *mod_crc16(PyObject *Py_UNUSED(module), PyObject *data) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
+    long crc = hc_crc16(view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromLong(crc);
+}
+
+static PyObject *mod_hash64(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"data", "seed", NULL};
+    Py_buffer view;
+    unsigned long long seed = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|K:hash64", kwlist, &view, &seed)) return NULL;
+    uint64_t h = hc_hash64_seed(view.buf, (size_t)view.len, seed);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLongLong(h);
+}
+
+static PyMethodDef module_methods[] = {
+    {"key_slot", (PyCFunction)mod_key_slot, METH_O, "key_slot(key) -> int: the Redis Cluster slot of key."},
+    {"key_slots", (PyCFunction)mod_key_slots, METH_O, "key_slots(keys) -> list[int]"},
+    {"crc16", (PyCFunction)mod_crc16, METH_O, "crc16(data) -> int: CRC16-XMODEM (binascii.crc_hqx(data, 0))."},
+    {"hash64", (PyCFunction)(void (*)(void))mod_hash64, METH_VARARGS | METH_KEYWORDS,
+     "hash64(data, seed=0) -> int: XXH64, the hash every filter is built on."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "hypercache.native._native",
+    .m_doc = "HyperCache's native core: cuckoo and bloom filters, CRC16 key slots.",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    if (PyType_Ready(&CuckooType) < 0 || PyType_Ready(&BloomType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&native_module);
+    if (!m) return NULL;
+    FilterFullError = PyErr_NewExceptionWithDoc("hypercache.native._native.FilterFullError",
+                                                 "A filter has no room and may not grow.", NULL, NULL);
+    if (!FilterFullError || PyModule_AddObjectRef(m, "FilterFullError", FilterFullError) < 0 ||
+        PyModule_AddObjectRef(m, "CuckooFilter", (PyObject *)&CuckooType) < 0 ||
+        PyModule_AddObjectRef(m, "BloomFilter", (PyObject *)&BloomType) < 0 ||
+        PyModule_AddIntConstant(m, "SLOT_COUNT", HC_SLOT_COUNT) < 0 ||
+        PyModule_AddIntConstant(m, "DEFAULT_MAX_CHUNK", DEFAULT_MAX_CHUNK) < 0 ||
+        PyModule_AddIntConstant(m, "CF_HEADER_SIZE", HC_CF_HEADER_SIZE) < 0 ||
+        PyModule_AddIntConstant(m, "CF_MAX_FILTERS", HC_CF_MAX_FILTERS) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

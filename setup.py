@@ -1,0 +1,31 @@
+"""Builds the C extension hypercache.native._native; everything else is in pyproject.toml.
+
+`pip install -e .` and `pip install .` compile it (gcc or clang and the Python headers are
+needed).  scripts/asan-native builds the same sources with AddressSanitizer.
+"""
+
+import sys
+
+from setuptools import Extension, setup
+
+SRC = "hypercache/native/src/"
+SOURCES = [SRC + name for name in ("_native.c", "hc_cuckoo.c", "hc_bloom.c", "hc_crc16.c")]
+HEADERS = [SRC + name for name in ("hc_hash.h", "hc_status.h", "hc_cuckoo.h", "hc_bloom.h", "hc_crc16.h")]
+
+if sys.platform == "win32":
+    CFLAGS = ["/O2", "/W3"]
+else:
+    CFLAGS = ["-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]
+
+setup(
+    ext_modules=[
+        Extension(
+            "hypercache.native._native",
+            sources=SOURCES,
+            depends=HEADERS,
+            include_dirs=[SRC],
+            extra_compile_args=CFLAGS,
+        )
+    ],
+    package_data={"hypercache.native": ["*.pyi", "*.md", "src/*.c", "src/*.h"]},
+)
