@@ -1,0 +1,250 @@
+"""Background jobs as pure functions over file paths: flush a WAL, merge tables.
+
+A job is plain data (it round-trips through JSON), so it can run in this process, in a
+worker thread, or in a child process (`compaction_worker`), none of which touches the
+engine: a job only reads its input files and writes new tables. The engine installs
+the result (a manifest edit) on its own thread afterwards, or discards it if the store
+changed meanwhile (a FLUSHALL, say).
+
+- FlushJob: turn a frozen memtable into an L0 table. The input is the memtable's WAL
+  file, which holds exactly its writes, so nothing is copied out of the server's
+  memory and the work happens entirely outside the event loop's process.
+- CompactionJob: merge tables of level L (and the overlapping ones of L+1) into new
+  tables of the output level, keeping only the newest version of each key, turning
+  expired entries into tombstones, and dropping tombstones (and expired entries) when
+  no deeper level can hold an older version of the key.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Iterator, Union
+
+from hypercache.storage import wal as walmod
+from hypercache.storage.errors import JobFailedError
+from hypercache.storage.records import KIND_TOMBSTONE, Record
+from hypercache.storage.sstable import VALUE_HEAD, TableBuilder, TableMeta, TableReader, table_name
+
+
+@dataclass
+class FlushJob:
+    """Build an L0 table from one WAL file (a frozen memtable)."""
+
+    job_id: int
+    directory: str
+    wal_number: int
+    number: int  # the output table's file number
+    expect_last_seq: int  # the memtable's last seq: the WAL must end exactly there
+    now_ms: int
+    block_size: int = 4096
+    bloom_bits: int = 10
+    kind: str = "flush"
+
+    @property
+    def output_numbers(self) -> list[int]:
+        return [self.number]
+
+
+@dataclass
+class CompactionJob:
+    """Merge `inputs` ((level, number) pairs) into tables at `output_level`."""
+
+    job_id: int
+    directory: str
+    level: int
+    output_level: int
+    inputs: list[tuple[int, int]]
+    numbers: list[int]  # file numbers reserved for outputs, used in order
+    target_file_size: int
+    drop_tombstones: bool
+    now_ms: int
+    block_size: int = 4096
+    bloom_bits: int = 10
+    reason: str = ""
+    kind: str = "compaction"
+
+    @property
+    def output_numbers(self) -> list[int]:
+        return self.numbers
+
+
+Job = Union[FlushJob, CompactionJob]
+
+
+@dataclass
+class JobResult:
+    """What a job produced (the tables are complete and fsynced)."""
+
+    job_id: int
+    kind: str
+    outputs: list[TableMeta] = field(default_factory=list)
+    bytes_read: int = 0
+    bytes_written: int = 0
+    entries_in: int = 0
+    entries_out: int = 0
+    seconds: float = 0.0
+
+
+def job_to_json(job: Job) -> dict:
+    """A job as JSON-ready data (what a worker process reads)."""
+    return asdict(job)
+
+
+def job_from_json(d: dict) -> Job:
+    """The job `job_to_json` described."""
+    d = dict(d)
+    if d["kind"] == "flush":
+        return FlushJob(**d)
+    d["inputs"] = [tuple(x) for x in d["inputs"]]
+    return CompactionJob(**d)
+
+
+def result_to_json(r: JobResult) -> dict:
+    """A result as JSON-ready data (what a worker process writes back)."""
+    d = asdict(r)
+    d["outputs"] = [m.to_json() for m in r.outputs]
+    return d
+
+
+def result_from_json(d: dict) -> JobResult:
+    """The result `result_to_json` described."""
+    d = dict(d)
+    d["outputs"] = [TableMeta.from_json(m) for m in d["outputs"]]
+    return JobResult(**d)
+
+
+def run_job(job: Job) -> JobResult:
+    """Run a job to completion in the calling process (blocking, CPU-bound).
+
+    On failure every output written so far is deleted and JobFailedError is raised."""
+    start = time.perf_counter()
+    try:
+        result = _run_flush(job) if isinstance(job, FlushJob) else _run_compaction(job)
+    except JobFailedError:
+        raise
+    except Exception as err:  # OSError (disk full ...), CorruptionError in an input
+        raise JobFailedError(f"{job.kind} job {job.job_id}: {type(err).__name__}: {err}") from err
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _run_flush(job: FlushJob) -> JobResult:
+    path = os.path.join(job.directory, walmod.wal_name(job.wal_number))
+    latest: dict[bytes, Record] = {}
+
+    def apply(rtype: int, seq: int, ikey: bytes | None, record: Record | None) -> None:
+        if rtype == walmod.REC_FLUSHALL:
+            latest.clear()
+        else:
+            latest[ikey] = record  # type: ignore[index]
+
+    info = walmod.replay(path, apply, repair=False)
+    if info.problem is not None or (info.records and info.last_seq != job.expect_last_seq):
+        raise JobFailedError(
+            f"flush of WAL {job.wal_number}: the file does not match its memtable "
+            f"(ends at seq {info.last_seq}, expected {job.expect_last_seq}; {info.problem or 'no damage'})"
+        )
+    result = JobResult(job.job_id, job.kind, bytes_read=info.valid_length, entries_in=info.records)
+    pack = VALUE_HEAD.pack
+
+    def entries() -> Iterator[Entry]:
+        for ikey in sorted(latest):
+            r = latest[ikey]
+            exp = r.expire_at or 0
+            yield ikey, r.kind, r.seq, exp, pack(r.kind, r.seq, exp), r.value
+
+    _write_tables(job, entries(), [job.number], 1 << 62, False, job.now_ms, result)
+    return result
+
+
+def merge_newest(sources: Iterable[Iterator[tuple[bytes, Record]]]) -> Iterator[tuple[bytes, Record]]:
+    """Merge sorted (ikey, record) streams, keeping only the newest record of each key."""
+    last = None
+    for ikey, record in heapq.merge(*sources, key=lambda kv: (kv[0], -kv[1].seq)):
+        if ikey != last:
+            last = ikey
+            yield ikey, record
+
+
+def _run_compaction(job: CompactionJob) -> JobResult:
+    result = JobResult(job.job_id, job.kind)
+    readers = []
+    try:
+        for _level, number in job.inputs:
+            readers.append(TableReader(os.path.join(job.directory, table_name(number)), number))
+        result.entries_in = sum(r.prop_int(b"entries") for r in readers)
+
+        def entries() -> Iterator[Entry]:
+            last = None
+            # (ikey, -seq, ...) tuples: the merge puts the newest version of a key first
+            for ikey, neg_seq, kind, expire_at, stored in heapq.merge(*(r.iter_raw() for r in readers)):
+                if ikey != last:
+                    last = ikey
+                    yield ikey, kind, -neg_seq, expire_at, stored, b""
+
+        _write_tables(job, entries(), job.numbers, job.target_file_size, job.drop_tombstones, job.now_ms, result)
+        result.bytes_read = sum(r.stats.bytes_read for r in readers)
+    finally:
+        for r in readers:
+            r.close()
+    return result
+
+
+# (ikey, kind, seq, expire_at, stored value head, stored value tail): head + tail is the
+# value as a data block stores it (kind | seq | expire_at | bytes)
+Entry = tuple[bytes, int, int, int, bytes, bytes]
+
+
+def _write_tables(
+    job: Job,
+    entries: Iterable[Entry],
+    numbers: list[int],
+    target_size: int,
+    drop_tombstones: bool,
+    now_ms: int,
+    result: JobResult,
+) -> None:
+    """Write `entries` into tables numbered from `numbers`, split near `target_size`.
+    Expired entries become tombstones; tombstones go if `drop_tombstones`."""
+    builder: TableBuilder | None = None
+    used = 0
+    try:
+        for ikey, kind, seq, expire_at, head, tail in entries:
+            if kind != KIND_TOMBSTONE and expire_at and expire_at <= now_ms:
+                kind, expire_at, head, tail = KIND_TOMBSTONE, 0, VALUE_HEAD.pack(KIND_TOMBSTONE, seq, 0), b""
+            if kind == KIND_TOMBSTONE and drop_tombstones:
+                continue
+            if builder is None:
+                if used == len(numbers):
+                    raise JobFailedError(f"job {job.job_id} ran out of reserved file numbers")
+                builder = TableBuilder(os.path.join(job.directory, table_name(numbers[used])),
+                                       numbers[used], job.block_size, job.bloom_bits)
+                used += 1
+            builder.add_encoded(ikey, kind, seq, expire_at, head, tail)
+            result.entries_out += 1
+            if builder.estimated_size() >= target_size:
+                result.outputs.append(builder.finish())
+                builder = None
+        if builder is not None:
+            result.outputs.append(builder.finish())
+            builder = None
+    except BaseException:
+        if builder is not None:
+            builder.abandon()
+        remove_outputs(job.directory, [m.number for m in result.outputs])
+        result.outputs.clear()
+        raise
+    result.bytes_written = sum(m.size for m in result.outputs)
+
+
+def remove_outputs(directory: str, numbers: Iterable[int]) -> None:
+    """Delete the tables (and temporary files) a job wrote or may have written."""
+    for n in numbers:
+        for name in (table_name(n), table_name(n) + ".tmp"):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except FileNotFoundError:
+                pass

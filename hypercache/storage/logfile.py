@@ -1,0 +1,82 @@
+"""The record framing shared by the WAL and the manifest (docs/formats.md, "Log files").
+
+A log file is a sequence of records, each
+
+    crc32 u32 LE | length u32 LE | type u8 | payload (length bytes)
+
+where crc32 is zlib's CRC-32 of the 5 + length bytes that follow it (length, type and
+payload), so a damaged length is caught as surely as a damaged payload. There is no
+file header and no padding: the first record starts at offset 0, the next right after.
+
+Reading stops at the first record that is incomplete (a torn write at a crash) or whose
+checksum does not match; `LogReader.valid_length` is then where the good records end,
+the length the file should be truncated to.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import zlib
+from typing import Iterator
+
+HEADER = struct.Struct("<IIB")  # crc32, payload length, record type
+HEADER_SIZE = HEADER.size  # 9
+MAX_PAYLOAD = 1 << 30  # a longer length field is damage, not a record
+
+_LEN_TYPE = struct.Struct("<IB")
+
+
+def encode_record(rtype: int, payload: bytes) -> bytes:
+    """One framed record."""
+    rest = _LEN_TYPE.pack(len(payload), rtype) + payload
+    return struct.pack("<I", zlib.crc32(rest)) + rest
+
+
+class LogReader:
+    """Iterate the good records of a log file: `for rtype, payload, end in reader`.
+
+    After iteration, `valid_length` is the offset just past the last good record,
+    `file_size` the file's length, and `problem` says why reading stopped early
+    (None when the file ended exactly at a record boundary).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.valid_length = 0
+        self.file_size = 0
+        self.problem: str | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, bytes, int]]:
+        with open(self.path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            self.file_size = size
+            if size == 0:
+                return
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                yield from self._records(data, size)
+
+    def _records(self, data: mmap.mmap, size: int) -> Iterator[tuple[int, bytes, int]]:
+        pos = 0
+        unpack = HEADER.unpack_from
+        crc32 = zlib.crc32
+        while pos < size:
+            if size - pos < HEADER_SIZE:
+                self.problem = f"torn record header ({size - pos} bytes) at offset {pos}"
+                return
+            crc, length, rtype = unpack(data, pos)
+            if length > MAX_PAYLOAD:
+                self.problem = f"impossible record length {length} at offset {pos}"
+                return
+            end = pos + HEADER_SIZE + length
+            if end > size:
+                self.problem = f"torn record at offset {pos} ({size - pos} of {end - pos} bytes)"
+                return
+            body = data[pos + 4 : end]
+            if crc32(body) != crc:
+                self.problem = f"checksum mismatch in record at offset {pos}"
+                return
+            pos = end
+            self.valid_length = pos
+            yield rtype, body[5:], pos

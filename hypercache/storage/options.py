@@ -1,0 +1,56 @@
+"""Tuning knobs of one store, with defaults sized for a 64 MB memtable.
+
+The level shape follows RocksDB's defaults for this memtable size: L0 is compacted into
+L1 when it holds 4 tables (~256 MB), L1 holds ~256 MB and each deeper level 10x more.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hypercache.storage.wal import SyncPolicy
+
+MB = 1024 * 1024
+
+
+def now_ms() -> int:
+    """Wall-clock ms since the epoch: what expire_at is measured in."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class StorageOptions:
+    """Everything `Storage.open` can be told. Sizes are bytes."""
+
+    memtable_size: int = 64 * MB  # freeze and flush the memtable past this estimate
+    block_size: int = 4096  # target size of an SSTable data block
+    bloom_bits_per_key: int = 10  # ~1% false positives
+    l0_compaction_trigger: int = 4  # L0 tables that start an L0 -> L1 compaction
+    l0_stall_tables: int = 12  # advise the server to slow writes past this
+    max_frozen_memtables: int = 2  # ... or past this many memtables waiting to flush
+    level_base_bytes: int = 256 * MB  # L1's target size
+    level_multiplier: int = 10  # L(n+1) target = L(n) target x this
+    target_file_size: int = 64 * MB  # compaction outputs are split at this size
+    cleanup_ratio: float = 0.5  # rewrite a table when this share of it is tombstones/expired
+    manifest_max_bytes: int = 4 * MB  # start a new manifest past this
+    sync_policy: SyncPolicy = field(default_factory=SyncPolicy)
+    clock: Callable[[], int] = now_ms  # ms since the epoch, for expiry
+
+    @classmethod
+    def from_config(cls, config: Any, **overrides: Any) -> StorageOptions:
+        """Options from a hypercache Config (memtable_size, appendfsync, wal_sync_interval_ms)."""
+        opts = cls(
+            memtable_size=getattr(config, "memtable_size", 64 * MB),
+            sync_policy=SyncPolicy.from_config(
+                getattr(config, "appendfsync", "everysec"), getattr(config, "wal_sync_interval_ms", 10)
+            ),
+        )
+        for name, value in overrides.items():
+            setattr(opts, name, value)
+        return opts
+
+    def level_target(self, level: int) -> int:
+        """Target bytes of level >= 1."""
+        return self.level_base_bytes * self.level_multiplier ** (level - 1)
