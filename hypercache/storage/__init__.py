@@ -9,7 +9,7 @@ A standalone library (it knows nothing of RESP, commands, servers or trio):
     logfile.py      the CRC-framed record format shared by the WAL and the manifest
     memtable.py     the sorted in-memory table of the newest writes
     block.py        sorted key/value blocks with checksums
-    bloom.py        the filter block (pure-Python bloom filter behind a tiny interface)
+    bloom.py        the filter block (the native bloom filter behind a tiny interface)
     sstable.py      immutable sorted tables: builder and reader
     manifest.py     versions and version edits: which tables are live, at what level
     picker.py       leveled compaction: what to compact next

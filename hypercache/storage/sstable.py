@@ -254,7 +254,8 @@ class TableReader:
         self.properties = {}
         for name, vs, ve in pblock.items():
             self.properties[name] = pblock.data[vs:ve]
-        fbody = self._read_checked(fo, fsz, "filter block")[:-4]
+        # A view, not a slice: the native filter then reads the block's bytes in place.
+        fbody = memoryview(self._read_checked(fo, fsz, "filter block"))[:-4]
         try:
             self.filter = bloom.load_filter(fbody)
         except ValueError as err:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
+import struct
 
+import mmh3
 import pytest
 
+from hypercache.native import BloomFilter, hash64
 from hypercache.storage import bloom
 from hypercache.storage.block import Block, BlockBuilder, verify
 from hypercache.storage.errors import CorruptionError
@@ -132,3 +136,110 @@ def test_bloom_has_no_false_negatives_and_few_positives():
 
 def test_unknown_filter_type_says_maybe():
     assert bloom.load_filter(b"\x09whatever").may_contain(b"x")
+    assert bloom.load_filter(b"").may_contain(b"x")
+
+
+def test_filter_block_is_native_and_read_in_place():
+    keys = [internal_key(b"key:%d" % i) for i in range(1000)]
+    b = bloom.new_filter_builder(10)
+    for k in keys:
+        b.add(k)
+    block = b.finish()
+    assert block[0] == bloom.BLOOM_NATIVE
+    native = BloomFilter.from_bytes(block[1:])  # the rest is to_bytes() output, checksum and all
+    assert not native.scaling and native.items == len(keys) and native.hashes == 7
+    assert native.bits_per_item == pytest.approx(10, abs=0.1)
+    f = bloom.load_filter(memoryview(block))
+    assert isinstance(f, BloomFilter) and f.readonly
+    assert type(f).may_contain is BloomFilter.contains  # the C method, no Python frame per call
+    assert all(f.may_contain(k) for k in keys)
+
+
+def docs_reader(block: bytes, key: bytes) -> bool:
+    """may_contain written from docs/formats.md 4.3 alone (type 2)."""
+    nat = block[1:]
+    assert nat[:4] == b"HCBF" and nat[4] == 1 and nat[5] == 1 and struct.unpack_from("<I", nat, 12)[0] == 1
+    nbytes, k = struct.unpack_from("<QI", nat, 48)
+    assert len(nat) == 80 + nbytes and struct.unpack_from("<Q", nat, 64)[0] == hash64(nat[:64])
+    assert struct.unpack_from("<Q", nat, 72 + nbytes)[0] == hash64(nat[: 72 + nbytes])
+    bits, m, mask = nat[72 : 72 + nbytes], 8 * nbytes, 2**64 - 1
+
+    def fmix64(h):
+        h ^= h >> 33
+        h = h * 0xFF51AFD7ED558CCD & mask
+        h ^= h >> 33
+        h = h * 0xC4CEB9FE1A85EC53 & mask
+        return h ^ h >> 33
+
+    x = hash64(key)
+    y = fmix64(x)
+    for i in range(k):
+        j = x * m >> 64
+        if not bits[j >> 3] >> (j & 7) & 1:
+            return False
+        x, y = (x + y) & mask, (y + i) & mask
+    return True
+
+
+def test_native_filter_block_is_as_documented():
+    keys = [internal_key(b"key:%d" % i) for i in range(3000)]
+    b = bloom.new_filter_builder(10)
+    for k in keys:
+        b.add(k)
+    block = b.finish()
+    assert struct.unpack_from("<Q", block, 1 + 24)[0] == len(keys)  # capacity = keys
+    f = bloom.load_filter(block)
+    for key in keys[:500] + [b"other:%d" % i for i in range(3000)]:
+        assert docs_reader(block, key) == f.may_contain(key), key
+
+
+def test_damaged_native_filter_block_is_refused():
+    b = bloom.new_filter_builder(10)
+    b.add(b"k")
+    block = b.finish()
+    for bad in (block[:-1], block + b"\0", block[:5] + b"\xff" + block[6:], b"\x02"):
+        with pytest.raises(ValueError):
+            bloom.load_filter(bad)
+
+
+def type1_block(keys, bits_per_key=10):
+    """A type-1 filter block as docs/formats.md describes it (the first tables' format,
+    no longer written): an independent writer for the reader kept in bloom.py."""
+    k = round(bits_per_key * math.log(2))
+    nbits = max(64, len(keys) * bits_per_key + 7) // 8 * 8
+    bits = bytearray(nbits // 8)
+    for key in keys:
+        h1, h2 = mmh3.hash64(key, 0, True, False)
+        for i in range(k):
+            b = (h1 + i * h2) % 2**64 % nbits
+            bits[b >> 3] |= 1 << (b & 7)
+    return struct.pack("<BBHI", 1, k, 0, nbits) + bytes(bits)
+
+
+def test_type1_filter_blocks_stay_readable():
+    keys = [internal_key(b"key:%d" % i) for i in range(5000)]
+    f = bloom.load_filter(type1_block(keys))
+    assert all(f.may_contain(k) for k in keys)
+    assert sum(f.may_contain(b"other:%d" % i) for i in range(5000)) < 100
+    with pytest.raises(ValueError):
+        bloom.load_filter(type1_block(keys)[:100])
+
+
+class _Type1Builder:
+    def __init__(self, bits_per_key):
+        self.keys = []
+        self.add = self.keys.append
+
+    def finish(self):
+        return type1_block(self.keys)
+
+
+def test_table_with_type1_filter_opens(tmp_path, monkeypatch):
+    monkeypatch.setattr(bloom, "new_filter_builder", _Type1Builder)
+    meta, keys = build(tmp_path / "t.sst")
+    monkeypatch.undo()
+    r = TableReader(str(tmp_path / "t.sst"))
+    assert isinstance(r.filter, bloom.Bloom)
+    assert all(r.may_contain(k) for k in keys)
+    assert r.get(keys[14]).value == b"val-14"
+    r.close()
