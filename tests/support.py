@@ -41,6 +41,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 15.0) -> "ServerProcess":
         args = server_command() + ["--port", str(self.port), "--dir", self.data_dir, *self.extra_args]
+        os.makedirs(self.data_dir, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.data_dir)
         deadline = time.monotonic() + timeout
@@ -51,7 +52,7 @@ class ServerProcess:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                     sock.sendall(b"*1\r\n$4\r\nPING\r\n")
                     reply = sock.recv(100)
-                    if reply.startswith((b"+PONG", b"-NOAUTH", b"-LOADING")):
+                    if reply.startswith((b"+PONG", b"-NOAUTH")):  # not -LOADING: wait for the store
                         return self
             except OSError:
                 pass

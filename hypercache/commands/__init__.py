@@ -6,6 +6,7 @@ from hypercache.commands import (  # noqa: F401  (imported for their registratio
     connection,
     introspection,
     keys,
+    persistence,
     server,
     strings,
     transactions,

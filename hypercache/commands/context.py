@@ -69,6 +69,16 @@ class ServerState:
         self.lastsave = int(time.time())
         self.loading = False
         self.tcp_port = config.port
+        # The store's tasks (server/persistence.py) when appendonly is on: the
+        # connection loop commits each batch through it. Opaque to commands.
+        self.persistence: object | None = None
+        self.request_sync: Callable[[], None] = lambda: None  # ask for a WAL fsync now
+        # SAVE / BGSAVE outcomes, for LASTSAVE and INFO persistence
+        self.saves = 0
+        self.save_status = "ok"
+        self.last_save_seconds = -1.0
+        self.keyspace_version_at_save = 0
+        self.keyspace.set_memory_limit(config.maxmemory, config.maxmemory_policy)
         # INFO: this process's random identity (run_id) and replication id, as Redis's
         self.run_id = os.urandom(20).hex()
         self.replid = os.urandom(20).hex()

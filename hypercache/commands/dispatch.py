@@ -20,6 +20,7 @@ log = logging.getLogger("hypercache.commands")
 # Commands that run at once even inside MULTI (the rest are queued).
 _MULTI_IMMEDIATE = frozenset({b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"})
 _LOADING_ERROR = ErrorReply("LOADING HyperCache is loading the dataset in memory")
+_OOM_ERROR = ErrorReply("OOM command not allowed when used memory > 'maxmemory'.")
 
 
 def unknown_command_error(args: list[bytes]) -> ErrorReply:
@@ -96,6 +97,12 @@ def call(ctx: Context, spec: CommandSpec, args: list[bytes]) -> object:
     """Call the handler, time it, and turn failures into error replies."""
     stats = ctx.server.stats
     cmd_stats = stats.for_command(spec.name)
+    if spec.is_write:
+        refused = _write_refusal(ctx, spec)
+        if refused is not None:
+            cmd_stats.rejected_calls += 1
+            count_error(ctx, refused)
+            return refused
     started = time.perf_counter_ns()
     try:
         reply = spec.handler(ctx, args)  # type: ignore[misc]
@@ -113,6 +120,17 @@ def call(ctx: Context, spec: CommandSpec, args: list[bytes]) -> object:
         cmd_stats.failed_calls += 1
         count_error(ctx, reply)
     return reply
+
+
+def _write_refusal(ctx: Context, spec: CommandSpec) -> ErrorReply | None:
+    """-MISCONF while the store cannot write, -OOM over maxmemory with nothing to evict."""
+    keyspace = ctx.keyspace
+    refused = keyspace.writes_refused
+    if refused is not None:
+        return ErrorReply(refused)
+    if spec.denyoom and keyspace.maxmemory and keyspace.refuses_writes_for_memory():
+        return _OOM_ERROR
+    return None
 
 
 def count_error(ctx: Context, reply: ErrorReply) -> None:

@@ -22,6 +22,7 @@ from collections import deque
 from hypercache import REDIS_COMPAT_VERSION, __version__
 from hypercache.commands.args import option
 from hypercache.commands.context import Context, ServerState
+from hypercache.commands.persistence import filter_section, storage_section
 from hypercache.commands.table import command
 from hypercache.errors import SYNTAX, CommandError
 from hypercache.resp.types import OK, Verbatim
@@ -181,6 +182,7 @@ def _memory(state: ServerState) -> list[str]:
         f"used_memory_peak_perc:{100 * rss / peak if peak else 0:.2f}%",
         f"total_system_memory:{system}",
         f"total_system_memory_human:{bytes_to_human(system)}",
+        f"used_memory_dataset:{state.keyspace.memory_used()}",
         f"maxmemory:{maxmemory}",
         f"maxmemory_human:{bytes_to_human(maxmemory)}",
         f"maxmemory_policy:{state.config.maxmemory_policy}",
@@ -190,9 +192,10 @@ def _memory(state: ServerState) -> list[str]:
 
 
 def _persistence(state: ServerState) -> list[str]:
-    # The storage engine, once attached as `state.storage`, is the AOF's counterpart (its
-    # WAL); until then nothing is written to disk, and these fields say so.
-    aof_enabled = int(bool(state.config.appendonly) and getattr(state, "storage", None) is not None)
+    # The store's WAL is the AOF's counterpart; SAVE/BGSAVE snapshots are the RDB's.
+    keyspace = state.keyspace
+    aof_enabled = int(keyspace.cold is not None)
+    write_status = "ok" if keyspace.writes_refused is None else "err"
     return [
         f"loading:{int(state.loading)}",
         "async_loading:0",
@@ -202,13 +205,13 @@ def _persistence(state: ServerState) -> list[str]:
         "current_fork_perc:0.00",
         "current_save_keys_processed:0",
         "current_save_keys_total:0",
-        f"rdb_changes_since_last_save:{state.keyspace.version}",
+        f"rdb_changes_since_last_save:{keyspace.version - state.keyspace_version_at_save}",
         "rdb_bgsave_in_progress:0",
         f"rdb_last_save_time:{state.lastsave}",
-        "rdb_last_bgsave_status:ok",
-        "rdb_last_bgsave_time_sec:-1",
+        f"rdb_last_bgsave_status:{state.save_status}",
+        f"rdb_last_bgsave_time_sec:{round(state.last_save_seconds)}",
         "rdb_current_bgsave_time_sec:-1",
-        "rdb_saves:0",
+        f"rdb_saves:{state.saves}",
         "rdb_last_cow_size:0",
         "rdb_last_load_keys_expired:0",
         "rdb_last_load_keys_loaded:0",
@@ -220,7 +223,7 @@ def _persistence(state: ServerState) -> list[str]:
         "aof_last_bgrewrite_status:ok",
         "aof_rewrites:0",
         "aof_rewrites_consecutive_failures:0",
-        "aof_last_write_status:ok",
+        f"aof_last_write_status:{write_status}",
         "aof_last_cow_size:0",
         "module_fork_in_progress:0",
         "module_fork_last_cow_size:0",
@@ -339,8 +342,14 @@ SECTIONS = {
     "errorstats": ("Errorstats", _errorstats),
     "cluster": ("Cluster", _cluster),
     "keyspace": ("Keyspace", _keyspace),
+    "storage": ("Storage", storage_section),
+    "filter": ("Filter", filter_section),
 }
-DEFAULT_SECTIONS = frozenset(SECTIONS) - {"commandstats"}
+# Our own sections come only when named or with "everything", as a module's do in Redis,
+# so "INFO" and "INFO all" list exactly Redis's sections.
+OWN_SECTIONS = frozenset({"storage", "filter"})
+ALL_SECTIONS = frozenset(SECTIONS) - OWN_SECTIONS
+DEFAULT_SECTIONS = ALL_SECTIONS - {"commandstats"}
 
 
 def info_text(state: ServerState, names: list[bytes]) -> str:
@@ -348,8 +357,10 @@ def info_text(state: ServerState, names: list[bytes]) -> str:
     wanted: set[str] = set()
     for raw in names:
         name = raw.decode("utf-8", "replace").lower()
-        if name in ("all", "everything"):
+        if name == "everything":
             wanted.update(SECTIONS)
+        elif name == "all":
+            wanted.update(ALL_SECTIONS)
         elif name == "default":
             wanted.update(DEFAULT_SECTIONS)
         else:

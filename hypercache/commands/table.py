@@ -37,10 +37,13 @@ class CommandSpec:
     acl_categories: tuple[str, ...] = ()
     handler: Handler | None = None
     subcommands: dict[bytes, "CommandSpec"] = field(default_factory=dict)
+    # Read per call by dispatch: plain booleans, not set lookups.
+    is_write: bool = field(init=False, default=False)
+    denyoom: bool = field(init=False, default=False)
 
-    @property
-    def is_write(self) -> bool:
-        return "write" in self.flags
+    def __post_init__(self) -> None:
+        self.is_write = "write" in self.flags
+        self.denyoom = "denyoom" in self.flags
 
     def key_positions(self, argc: int) -> range:
         """Indexes of the key arguments in a request of `argc` words."""

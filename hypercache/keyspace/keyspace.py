@@ -10,7 +10,15 @@ Layout (chosen for the storage engine and the cluster that come after it):
 - a string value is plain `bytes`; other types are objects with a `type_name`.
 
 Every mutation goes through `_store` or `_remove`, which bump the version, and tell
-WATCHing clients and the write listener (the storage engine's hook) about it.
+WATCHing clients and the write listener about it.
+
+With a cold tier (coldtier.py: the LSM store plus the keyspace cuckoo filter) the slot
+dicts are only the hot tier: a cache of recently used values. Every write goes to the
+store first; a read that misses memory asks the filter, then the store, and keeps what
+it found. Past the memory limit the least recently used values leave memory only. The
+live-key count and the expiry map then cover the whole store (the expiry map stays in
+memory for every key with a TTL, so the active expiry cycle reaches cold keys too).
+Without a cold tier (a pure cache) eviction deletes, as Redis's policies do.
 """
 
 from __future__ import annotations
@@ -20,11 +28,15 @@ import heapq
 import itertools
 import random
 import time
-from typing import Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
-from hypercache.errors import WrongTypeError
+from hypercache.errors import CommandError, WrongTypeError
 from hypercache.keyslot import SLOT_COUNT, key_slot
 from hypercache.keyspace.glob import compile_glob
+from hypercache.keyspace.values import memory_of
+
+if TYPE_CHECKING:
+    from hypercache.keyspace.coldtier import ColdTier
 
 
 def now_ms() -> int:
@@ -38,6 +50,16 @@ class Watcher(Protocol):
     watch_dirty: bool
 
 
+class OutOfMemoryError(Exception):
+    """Over the memory limit and the policy allows no eviction (Redis's -OOM)."""
+
+
+EVICTION_POLICIES = (
+    "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
+    "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
+)
+
+
 def type_name(value: object) -> str:
     """Redis's TYPE name of a stored value."""
     if type(value) is bytes:
@@ -46,30 +68,90 @@ def type_name(value: object) -> str:
 
 
 class Keyspace:
-    """An in-memory database of keys (Redis's db 0)."""
+    """A database of keys (Redis's db 0): in memory, or a hot tier over a cold tier."""
 
     def __init__(self, clock: Callable[[], int] = now_ms) -> None:
         self._clock = clock
         self._slots: list[dict[bytes, object]] = [{} for _ in range(SLOT_COUNT)]
         self._occupied = bytearray(SLOT_COUNT)  # 1 where the slot's dict is not empty
-        self._size = 0
+        self._size = 0  # live keys (memory and store)
+        self._hot = 0  # keys whose value is in memory
         self._expires: dict[bytes, int] = {}
         self._expiry_heap: list[tuple[int, bytes]] = []
         self._watchers: dict[bytes, list[Watcher]] = {}
+        self._cold: ColdTier | None = None
+        self.used_bytes = 0  # what the hot tier holds (values.memory_of per key)
+        self.maxmemory = 0  # bytes; 0 = no limit
+        self.policy = "noeviction"
+        self._recency = False  # keep each slot dict in LRU order (only under a limit)
         self.version = 0  # bumped by every mutation
         self.hits = 0
         self.misses = 0
         self.expired_keys = 0
+        self.evicted_keys = 0  # deleted by the eviction policy (pure cache)
+        self.unloaded_keys = 0  # values dropped from memory, still in the store
+        self.loaded_keys = 0  # values read back from the store into memory
         # Called with (key, value-or-None, expire_at-or-None) after each mutation.
         self.write_listener: Callable[[bytes, object, int | None], None] | None = None
 
+    # ---- set-up ------------------------------------------------------------------------
+
+    def attach_cold_tier(self, cold: ColdTier, live_keys: int, expires: dict[bytes, int]) -> None:
+        """Put the keyspace over a store (at start-up, before any command runs):
+        `live_keys` and `expires` are what `cold.rebuild()` found there."""
+        self._slots = [{} for _ in range(SLOT_COUNT)]
+        self._occupied = bytearray(SLOT_COUNT)
+        self._hot = 0
+        self.used_bytes = 0
+        self._cold = cold
+        self._size = live_keys
+        self._expires = expires
+        self._rebuild_expiry_heap()
+
+    @property
+    def cold(self) -> ColdTier | None:
+        return self._cold
+
+    def set_memory_limit(self, maxmemory: int, policy: str) -> None:
+        """The limit and Redis's policy name (CONFIG SET maxmemory / maxmemory-policy)."""
+        if policy not in EVICTION_POLICIES:
+            raise ValueError(f"unknown maxmemory policy {policy!r}")
+        self.maxmemory = maxmemory
+        self.policy = policy
+        self._recency = maxmemory > 0 and not policy.endswith("random")
+
     # ---- reads -------------------------------------------------------------------------
+
+    def _fetch(self, key: bytes) -> object | None:
+        """The live value of `key`: memory first, then the store (which it stays in)."""
+        slot_no = key_slot(key)
+        slot = self._slots[slot_no]
+        value = slot.get(key)
+        if value is None:
+            if self._cold is None:
+                return None
+            if self._expires and self._expired(key):
+                return None
+            value = self._cold.load(key)
+            if value is None:
+                return None
+            if not slot:
+                self._occupied[slot_no] = 1
+            slot[key] = value
+            self._hot += 1
+            self.loaded_keys += 1
+            self.used_bytes += memory_of(key, value)
+            return value
+        if self._expires and self._expired(key):
+            return None
+        if self._recency:
+            del slot[key]  # re-insert at the end: each slot dict is in LRU order
+            slot[key] = value
+        return value
 
     def lookup(self, key: bytes) -> object | None:
         """The live value of `key`, or None; counts a keyspace hit or miss."""
-        value = self._slots[key_slot(key)].get(key)
-        if value is not None and self._expires and self._expired(key):
-            value = None
+        value = self._fetch(key)
         if value is None:
             self.misses += 1
         else:
@@ -78,10 +160,7 @@ class Keyspace:
 
     def peek(self, key: bytes) -> object | None:
         """The live value of `key` without touching the hit/miss statistics."""
-        value = self._slots[key_slot(key)].get(key)
-        if value is not None and self._expires and self._expired(key):
-            return None
-        return value
+        return self._fetch(key)
 
     def get_string(self, key: bytes) -> bytes | None:
         """The string at `key`, None if absent; WRONGTYPE if it holds another type."""
@@ -98,11 +177,22 @@ class Keyspace:
         raise WrongTypeError()
 
     def exists(self, key: bytes) -> bool:
+        if self._cold is not None and key not in self._slots[key_slot(key)]:
+            if self._expires and self._expired(key):
+                return False
+            return self._cold.contains(key)  # no need to bring the value into memory
         return self.peek(key) is not None
+
+    def might_exist(self, key: bytes) -> bool:
+        """The keyspace filter's answer (CF.EXISTS key): False = certainly absent.
+        Without a store the keyspace is exact, and answers exactly."""
+        if self._cold is None:
+            return self.exists(key)
+        return key in self._slots[key_slot(key)] or self._cold.might_exist(key)
 
     def expire_at(self, key: bytes) -> int | None:
         """The key's expiry in ms since the epoch, or None if it has none (or is absent)."""
-        if self.peek(key) is None:
+        if not self.exists(key):
             return None
         return self._expires.get(key)
 
@@ -118,6 +208,16 @@ class Keyspace:
     def expires_count(self) -> int:
         return len(self._expires)
 
+    @property
+    def hot_keys(self) -> int:
+        """Keys whose value is in memory."""
+        return self._hot
+
+    @property
+    def writes_refused(self) -> str | None:
+        """The store's MISCONF line while it cannot write, else None."""
+        return None if self._cold is None else self._cold.writes_refused
+
     # ---- writes ------------------------------------------------------------------------
 
     def set(
@@ -130,7 +230,7 @@ class Keyspace:
 
     def delete(self, key: bytes) -> bool:
         """Remove `key`; True if it existed (and had not expired)."""
-        if self.peek(key) is None:
+        if not self.exists(key):
             return False
         self._remove(key)
         return True
@@ -148,9 +248,12 @@ class Keyspace:
 
     def persist(self, key: bytes) -> bool:
         """Remove the key's TTL; True if it had one."""
-        if self.peek(key) is None or key not in self._expires:
+        if key not in self._expires:
             return False
-        self._store(key, self._slots[key_slot(key)][key], None)
+        value = self.peek(key)
+        if value is None:
+            return False
+        self._store(key, value, None)
         return True
 
     def rename(self, src: bytes, dst: bytes) -> bool:
@@ -158,7 +261,7 @@ class Keyspace:
 
         False if `src` is absent. Renaming a key to itself changes nothing (and, as in
         Redis, signals nobody). `dst` is written before `src` is removed, so a write
-        listener that stops half way has duplicated the key rather than lost it."""
+        that fails half way has duplicated the key rather than lost it."""
         value = self.peek(src)
         if value is None:
             return False
@@ -180,7 +283,7 @@ class Keyspace:
         value = self.lookup(src)
         if value is None:
             return False
-        if not replace and self.peek(dst) is not None:
+        if not replace and self.exists(dst):
             return False
         if type(value) is not bytes:
             duplicate = getattr(value, "copy", None)
@@ -190,11 +293,15 @@ class Keyspace:
 
     def flush(self) -> None:
         """Delete every key (FLUSHDB / FLUSHALL)."""
+        if self._cold is not None:
+            self._cold.flush()  # first: if the store refuses, nothing changes
         for key in list(self._watchers):
             self._signal(key)
         self._slots = [{} for _ in range(SLOT_COUNT)]
         self._occupied = bytearray(SLOT_COUNT)
         self._size = 0
+        self._hot = 0
+        self.used_bytes = 0
         self._expires.clear()
         self._expiry_heap.clear()
         self.version += 1
@@ -208,6 +315,9 @@ class Keyspace:
         match = compile_glob(pattern)
         now = self._clock()
         expires = self._expires
+        if self._cold is not None:
+            return [k for k, _ in self._cold.iter_keys()
+                    if match(k) and not (k in expires and expires[k] <= now)]
         out = []
         slots, occupied = self._slots, self._occupied
         slot_no = occupied.find(1)
@@ -236,6 +346,8 @@ class Keyspace:
         if type_filter is not None:
             type_filter = type_filter.lower()  # Redis compares type names case-blind
         slot_no = cursor if 0 <= cursor < SLOT_COUNT else SLOT_COUNT
+        if self._cold is not None:
+            return self._scan_cold(slot_no, count, match, type_filter)
         out: list[bytes] = []
         visited = 0
         now = self._clock()
@@ -261,9 +373,31 @@ class Keyspace:
             slot_no = SLOT_COUNT  # only empty slots are left: this call ends the scan
         return (0 if slot_no >= SLOT_COUNT else slot_no), out
 
+    def _scan_cold(self, slot_no: int, count: int, match: Callable[[bytes], bool] | None,
+                   type_filter: str | None) -> tuple[int, list[bytes]]:
+        from hypercache.keyspace.coldtier import kind_type_name
+
+        assert self._cold is not None
+        if slot_no >= SLOT_COUNT:
+            return 0, []
+        next_slot, found = self._cold.scan_slots(slot_no, count)
+        now = self._clock()
+        expires = self._expires
+        out = [k for k, kind in found
+               if not (k in expires and expires[k] <= now)
+               and (match is None or match(k))
+               and (type_filter is None or kind_type_name(kind) == type_filter)]
+        return (0 if next_slot >= SLOT_COUNT else next_slot), out
+
     def random_key(self) -> bytes | None:
         """A random live key, or None when the keyspace is empty (RANDOMKEY)."""
         if not self._size:
+            return None
+        if self._cold is not None:
+            for _ in range(100):
+                key = self._cold.random_key()
+                if key is None or self.exists(key):  # an expired key is deleted here
+                    return key
             return None
         # A dense keyspace: a random slot is likely occupied.
         for _ in range(100 if self._size >= SLOT_COUNT else 0):
@@ -286,6 +420,12 @@ class Keyspace:
 
     def iter_keys(self) -> Iterator[bytes]:
         """Every live key, in slot order (a snapshot per slot, safe against mutation)."""
+        if self._cold is not None:
+            now, expires = self._clock(), self._expires
+            for key, _ in self._cold.iter_keys():
+                if not (key in expires and expires[key] <= now):
+                    yield key
+            return
         slot_no = self._occupied.find(1)
         while slot_no >= 0:
             for key in list(self._slots[slot_no]):
@@ -293,14 +433,103 @@ class Keyspace:
                     yield key
             slot_no = self._occupied.find(1, slot_no + 1)
 
-    def slot_keys(self, slot: int) -> list[bytes]:
+    def slot_keys(self, slot: int, count: int | None = None) -> list[bytes]:
         """The keys of one slot (CLUSTER GETKEYSINSLOT, migration)."""
-        return list(self._slots[slot])
+        if self._cold is not None:
+            return self._cold.slot_keys(slot, count if count is not None else self._size)
+        keys = list(self._slots[slot])
+        return keys if count is None else keys[:count]
 
     def slot_size(self, slot: int) -> int:
         """How many keys one slot holds, expired ones not yet removed included
         (CLUSTER COUNTKEYSINSLOT)."""
+        if self._cold is not None:
+            return self._cold.slot_size(slot)
         return len(self._slots[slot])
+
+    # ---- memory limit ------------------------------------------------------------------
+
+    def memory_used(self) -> int:
+        """What counts against maxmemory: the hot tier, plus the store's memtables and
+        the keyspace filter when there is a store."""
+        if self._cold is None:
+            return self.used_bytes
+        return self.used_bytes + self._cold.memory_bytes()
+
+    def over_memory_limit(self) -> bool:
+        return self.maxmemory > 0 and self.memory_used() > self.maxmemory
+
+    def enforce_memory_limit(self, max_keys: int = 10_000) -> int:
+        """Bring memory under maxmemory (the server calls this between batches, as Redis
+        evicts before each command); returns how many values left memory. Over the limit
+        with nothing evictable, writes get -OOM (see `refuses_writes_for_memory`)."""
+        if not self.maxmemory:
+            return 0
+        done = 0
+        while done < max_keys and self.memory_used() > self.maxmemory:
+            key = self._eviction_candidate()
+            if key is None:
+                break
+            if self._cold is not None:
+                self._unload(key)
+            else:
+                self._remove(key)
+                self.evicted_keys += 1
+            done += 1
+        return done
+
+    def refuses_writes_for_memory(self) -> bool:
+        """True when a denyoom command must get -OOM: a pure cache over the limit whose
+        policy cannot evict (noeviction, or volatile-* with no key that has a TTL). Over
+        a store, values leave memory instead, and nothing is refused."""
+        if self._cold is not None or not self.over_memory_limit():
+            return False
+        return self.policy == "noeviction" or (self.policy.startswith("volatile") and not self._expires)
+
+    def _eviction_candidate(self) -> bytes | None:
+        """A key whose value may leave memory, by the policy (approximated as Redis
+        does: each slot dict is kept in LRU order, and a random slot gives up its oldest)."""
+        if self._hot == 0:
+            return None
+        policy = self.policy
+        if self._cold is None:
+            if policy == "noeviction":
+                return None
+            if policy.startswith("volatile"):
+                return self._volatile_candidate(policy)
+        occupied = self._occupied
+        slot_no = occupied.find(1, random.randrange(SLOT_COUNT))
+        if slot_no < 0:
+            slot_no = occupied.find(1)
+        slot = self._slots[slot_no]
+        if policy.endswith("random"):
+            return _random_item(slot)
+        return next(iter(slot))
+
+    def _volatile_candidate(self, policy: str) -> bytes | None:
+        """A key with a TTL: the soonest to expire (volatile-ttl) or a random one."""
+        heap = self._expiry_heap
+        expires = self._expires
+        for _ in range(64):
+            if not heap:
+                return None
+            at, key = heap[0] if policy == "volatile-ttl" else heap[random.randrange(len(heap))]
+            if expires.get(key) == at:
+                return key
+            if policy == "volatile-ttl":
+                heapq.heappop(heap)  # a stale entry: drop it and look again
+        return None
+
+    def _unload(self, key: bytes) -> None:
+        """Drop a value from memory only; the store still holds it."""
+        slot_no = key_slot(key)
+        slot = self._slots[slot_no]
+        value = slot.pop(key)
+        if not slot:
+            self._occupied[slot_no] = 0
+        self._hot -= 1
+        self.used_bytes -= memory_of(key, value)
+        self.unloaded_keys += 1
 
     # ---- expiry ------------------------------------------------------------------------
 
@@ -332,7 +561,10 @@ class Keyspace:
         """Lazy expiry: delete `key` now if its time has passed."""
         at = self._expires.get(key)
         if at is not None and at <= self._clock():
-            self._remove(key)
+            try:
+                self._remove(key)
+            except CommandError:
+                return True  # the store refuses writes: expired all the same, reaped later
             self.expired_keys += 1
             return True
         return False
@@ -361,11 +593,27 @@ class Keyspace:
     def _store(self, key: bytes, value: object, expire_at: int | None) -> None:
         slot_no = key_slot(key)
         slot = self._slots[slot_no]
-        if key not in slot:
+        cold = self._cold
+        old = slot.get(key)
+        if cold is not None:
+            # Reap an expired key first, so the count and the filter agree with the store.
+            if self._expires and old is None and self._expired(key):
+                pass
+            live_before = old is not None or cold.contains(key)
+            cold.write(key, value, expire_at)  # first: if the store refuses, nothing changes
+            if not live_before:
+                cold.became_live(key)
+                self._size += 1
+        elif old is None:
+            self._size += 1
+        if old is None:
             if not slot:
                 self._occupied[slot_no] = 1
-            self._size += 1
+            self._hot += 1
+        else:
+            self.used_bytes -= memory_of(key, old)
         slot[key] = value
+        self.used_bytes += memory_of(key, value)
         if expire_at is None:
             if self._expires:
                 self._expires.pop(key, None)
@@ -379,12 +627,20 @@ class Keyspace:
             self.write_listener(key, value, expire_at)
 
     def _remove(self, key: bytes) -> None:
+        """Delete a live key (callers know it is counted as live)."""
+        if self._cold is not None:
+            self._cold.delete(key)  # first: if the store refuses, nothing changes
+            self._cold.stopped_live(key)
         slot_no = key_slot(key)
         slot = self._slots[slot_no]
-        if slot.pop(key, None) is not None:
-            self._size -= 1
+        old = slot.pop(key, None)
+        if old is not None:
+            self._hot -= 1
+            self.used_bytes -= memory_of(key, old)
             if not slot:
                 self._occupied[slot_no] = 0
+        if old is not None or self._cold is not None:
+            self._size -= 1
         self._expires.pop(key, None)
         self.version += 1
         if self._watchers:

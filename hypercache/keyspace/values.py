@@ -41,16 +41,28 @@ class StoredValue(Protocol):
 
 
 _DECODERS: dict[int, Callable[[bytes], object]] = {KIND_STRING: bytes}
+_TYPE_NAMES: dict[int, str] = {KIND_STRING: "string"}
 
 
-def register_value_type(kind: int, decode: Callable[[bytes], object]) -> None:
-    """Make records of `kind` decode with `decode(data)`; each kind once."""
+def register_value_type(kind: int, decode: Callable[[bytes], object], type_name: str | None = None) -> None:
+    """Make records of `kind` decode with `decode(data)`; each kind once.
+
+    `type_name` (Redis's TYPE reply) defaults to the `type_name` of the class whose
+    classmethod `decode` is, so SCAN TYPE can name a stored value without decoding it."""
     if not 1 < kind <= 255:
         raise ValueError(f"value kind {kind} out of range 2..255")
     known = _DECODERS.get(kind)
-    if known is not None and known is not decode:
+    if known is not None and known != decode:
         raise ValueError(f"value kind {kind} is already registered")
     _DECODERS[kind] = decode
+    if type_name is None:
+        type_name = getattr(getattr(decode, "__self__", None), "type_name", None)
+    _TYPE_NAMES[kind] = type_name or "none"
+
+
+def type_name_of_kind(kind: int) -> str:
+    """Redis's TYPE name of values stored with `kind` ("none" if unknown)."""
+    return _TYPE_NAMES.get(kind, "none")
 
 
 def encode_value(value: object) -> tuple[int, bytes]:

@@ -57,6 +57,8 @@ async def serve_connection(state: ServerState, sock: trio.socket.SocketType) -> 
     state.clients[ctx.id] = ctx
     stats = state.stats
     stats.total_connections_received += 1
+    keyspace = state.keyspace
+    acked_seq = 0  # the newest write seq this client has had an answer for
     with sock, trio.CancelScope() as scope:
         ctx.kill = scope.cancel
         try:
@@ -72,6 +74,17 @@ async def serve_connection(state: ServerState, sock: trio.socket.SocketType) -> 
                     write_reply(out, execute(ctx, args), ctx.proto)
                     if ctx.close_after_reply:
                         break
+                persistence = state.persistence  # None while loading, or a pure cache
+                if persistence is not None:
+                    seq = persistence.after_batch()
+                    if seq > acked_seq:
+                        if persistence.reply_waits_for_sync:
+                            await persistence.wait_durable(seq)
+                        if persistence.write_stall:
+                            await persistence.wait_unstalled()
+                        acked_seq = seq
+                if keyspace.maxmemory:
+                    keyspace.enforce_memory_limit()
                 reader.authenticated = ctx.authenticated
                 error = reader.error
                 if error is not None and not ctx.close_after_reply:

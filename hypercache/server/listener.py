@@ -12,6 +12,7 @@ import trio
 from hypercache.commands.context import ServerState
 from hypercache.config import Config
 from hypercache.server.connection import send_all, serve_connection
+from hypercache.server.persistence import Persistence
 from hypercache.server.services import active_expiry, idle_client_reaper
 
 log = logging.getLogger("hypercache.server")
@@ -28,28 +29,55 @@ class Server:
         self.config = config
         self.state = ServerState(config)
         self._shutdown = trio.Event()
-        self.state.request_shutdown = self._shutdown.set
+        self.state.request_shutdown = self._request_shutdown
+        self._cancel_loading = lambda: None
         self.listeners: list[trio.socket.SocketType] = []
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Bind, serve, and return after SHUTDOWN or SIGTERM/SIGINT."""
         self.listeners = await self._bind()
         self.state.tcp_port = self.listeners[0].getsockname()[1]
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._watch_signals)
-            nursery.start_soon(active_expiry, self.state)
-            nursery.start_soon(idle_client_reaper, self.state)
+        persistence = Persistence(self.config, self.state.keyspace) if self.config.appendonly else None
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_signals)
+                for listener in self.listeners:
+                    nursery.start_soon(self._accept_loop, listener, nursery)
+                task_status.started(self.state.tcp_port)
+                if persistence is not None:
+                    # Clients are answered -LOADING until the store is open.
+                    self.state.loading = True
+                    if not await self._open_store(persistence, nursery):
+                        nursery.cancel_scope.cancel()
+                        return
+                    self.state.loading = False
+                nursery.start_soon(active_expiry, self.state)
+                nursery.start_soon(idle_client_reaper, self.state)
+                log.info("Ready to accept connections tcp on port %d", self.state.tcp_port)
+                await self._shutdown.wait()
+                log.info("Shutting down: closing listeners and clients")
+                # Cancel first: closing a socket under a pending accept() is an error in trio.
+                nursery.cancel_scope.cancel()
+        finally:
             for listener in self.listeners:
-                nursery.start_soon(self._accept_loop, listener, nursery)
-            log.info("Ready to accept connections tcp on port %d", self.state.tcp_port)
-            task_status.started(self.state.tcp_port)
-            await self._shutdown.wait()
-            log.info("Shutting down: closing listeners and clients")
-            # Cancel first: closing a socket under a pending accept() is an error in trio.
-            nursery.cancel_scope.cancel()
-        for listener in self.listeners:
-            listener.close()
+                listener.close()
+            if persistence is not None:
+                persistence.close()
         log.info("HyperCache is now ready to exit, bye bye...")
+
+    async def _open_store(self, persistence: Persistence, nursery: trio.Nursery) -> bool:
+        """Recover the store (the server answers -LOADING meanwhile), then start its
+        tasks; False if shutdown was asked for meanwhile."""
+        with trio.CancelScope() as scope:
+            self._cancel_loading = scope.cancel
+            await persistence.open()
+        self._cancel_loading = lambda: None
+        if scope.cancelled_caught:
+            return False
+        self.state.persistence = persistence
+        self.state.request_sync = persistence.request_sync
+        persistence.start_services(nursery)
+        return True
 
     async def _bind(self) -> list[trio.socket.SocketType]:
         listeners = []
@@ -105,8 +133,13 @@ class Server:
             except OSError:
                 pass
 
+    def _request_shutdown(self) -> None:
+        """Stop serving (SHUTDOWN, SIGTERM, SIGINT); a recovery in progress is abandoned."""
+        self._shutdown.set()
+        self._cancel_loading()
+
     async def _watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 log.warning("Received %s, scheduling shutdown...", signal.Signals(signum).name)
-                self._shutdown.set()
+                self._request_shutdown()

@@ -407,6 +407,10 @@ class Storage(BackgroundWork):
         """Exact count of live keys (DBSIZE); reads the whole store."""
         return sum(1 for _ in self.iter_range())
 
+    def memtable_memory(self) -> int:
+        """Estimated bytes held by the active and the frozen memtables."""
+        return self._mem.approximate_bytes + sum(m.approximate_bytes for m in self._frozen)
+
     def estimated_keys(self) -> int:
         """A cheap upper estimate of the live keys (overwritten versions count twice)."""
         n = len(self._mem) + sum(len(m) for m in self._frozen)

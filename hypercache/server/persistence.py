@@ -1,0 +1,195 @@
+"""The store's life on the event loop: opening it, group commit, background jobs.
+
+The storage engine (hypercache/storage) does no I/O of its own accord: the server hands
+its buffered WAL records to the OS once per batch, fsyncs in a worker thread as the
+`appendfsync` policy says, and runs flush and compaction jobs in child processes
+(through worker threads that wait without the GIL). Every one of those is a task in
+the server's nursery, stopped by it; `close()` syncs what is left at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import trio
+
+from hypercache.config import Config
+from hypercache.keyspace import Keyspace
+from hypercache.keyspace.coldtier import ColdTier
+from hypercache.storage import Storage, StorageOptions, WriteRefusedError, run_in_child
+
+log = logging.getLogger("hypercache.storage")
+
+JOB_POLL_S = 0.05  # how often an idle job runner asks the store for work
+HOUSEKEEPING_S = 1.0  # obsolete-file deletion and write retries
+
+
+def storage_options(config: Config) -> StorageOptions:
+    """StorageOptions from the config. Under a memory limit the memtables (one active,
+    up to two frozen) count against it, so the memtable is at most a quarter of it."""
+    opts = StorageOptions.from_config(config)
+    if config.maxmemory and opts.memtable_size > config.maxmemory // 4:
+        opts.memtable_size = max(1024 * 1024, config.maxmemory // 4)
+        log.info("memtable size %d bytes: a quarter of maxmemory", opts.memtable_size)
+    return opts
+
+
+class Persistence:
+    """The store under one server's keyspace, and the tasks that keep it moving."""
+
+    def __init__(self, config: Config, keyspace: Keyspace) -> None:
+        self.config = config
+        self.keyspace = keyspace
+        self.storage: Storage | None = None
+        self.cold: ColdTier | None = None
+        self.loading_progress = (0, 0)  # WAL bytes replayed, of total
+        self._sync_wanted = trio.Event()
+        self._sync_done = trio.Event()
+        self._policy = None
+        self.last_sync_error: str | None = None
+
+    # ---- opening -----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Recover the store and rebuild the keyspace filter (in a worker thread, while
+        the server answers -LOADING), then put the keyspace over it."""
+        directory = os.path.join(self.config.dir, "store")
+        started = time.monotonic()
+
+        def progress(done: int, total: int) -> None:
+            self.loading_progress = (done, total)
+
+        def open_and_rebuild() -> tuple[Storage, ColdTier, int, dict[bytes, int]]:
+            storage = Storage.open(directory, storage_options(self.config), progress)
+            try:
+                cold = ColdTier(storage, self.config.cuckoo_filter_fpp)
+                count, expires = cold.rebuild()
+            except BaseException:
+                storage.close()
+                raise
+            return storage, cold, count, expires
+
+        storage, cold, count, expires = await trio.to_thread.run_sync(open_and_rebuild, abandon_on_cancel=True)
+        for problem in storage.recovery_problems:
+            log.warning("storage recovery: %s", problem)
+        self.storage, self.cold = storage, cold
+        self._policy = storage.options.sync_policy
+        self.keyspace.attach_cold_tier(cold, count, expires)
+        log.info(
+            "DB loaded from disk: %d keys (%d WAL records replayed) in %.3f seconds; "
+            "keyspace filter rebuilt in %.3f seconds",
+            count, storage.recovered_records, time.monotonic() - started, cold.rebuild_seconds,
+        )
+
+    # ---- the per-batch path --------------------------------------------------------------
+
+    def after_batch(self) -> int:
+        """Hand the batch's WAL records to the OS (one write); returns the newest seq
+        the batch's replies depend on. Never raises: a failed write puts the store in
+        its write-refused state (later writes get -MISCONF), nothing buffered is lost."""
+        storage = self.storage
+        assert storage is not None
+        try:
+            storage.write_pending()
+        except WriteRefusedError:
+            pass  # logged by the store
+        return storage.last_seq
+
+    @property
+    def reply_waits_for_sync(self) -> bool:
+        return self._policy is not None and self._policy.reply_waits_for_sync
+
+    @property
+    def write_stall(self) -> bool:
+        """Flushes or L0 compactions are behind (the store's advice)."""
+        return self.storage is not None and self.storage.write_stall
+
+    async def wait_unstalled(self, limit_s: float = 10.0) -> None:
+        """Hold a writer's reply while the store catches up (back-pressure, as RocksDB's
+        write stall): memory stays bounded when clients write faster than flushes run."""
+        with trio.move_on_after(limit_s):
+            while self.write_stall:
+                await trio.sleep(0.005)
+
+    def request_sync(self) -> None:
+        """Have the syncer fsync the WAL soon (BGSAVE's sealed files share it)."""
+        self._sync_wanted.set()
+
+    async def wait_durable(self, seq: int) -> None:
+        """Under appendfsync always: return once an fsync covers `seq` (group commit: one
+        fsync serves every connection waiting meanwhile). While the disk fails, keep
+        waiting: a reply means the write is on stable storage."""
+        storage = self.storage
+        assert storage is not None
+        while storage.synced_seq < seq:
+            done = self._sync_done
+            self._sync_wanted.set()
+            await done.wait()
+
+    # ---- background tasks (started in the server's nursery) ------------------------------
+
+    async def run_syncer(self) -> None:
+        """fsync the WAL as the policy says: on demand (always), or every period."""
+        storage, policy = self.storage, self._policy
+        assert storage is not None and policy is not None
+        period = policy.sync_period_s
+        while True:
+            if period is None:
+                await trio.sleep_forever()
+            elif period == 0:
+                await self._sync_wanted.wait()
+            else:
+                with trio.move_on_after(period):
+                    await self._sync_wanted.wait()
+            self._sync_wanted = trio.Event()
+            if storage.writable and storage.needs_sync():
+                try:
+                    await trio.to_thread.run_sync(storage.sync)
+                except WriteRefusedError as err:
+                    self.last_sync_error = str(err)
+                    await trio.sleep(0.1)  # the housekeeper retries; do not spin
+            done, self._sync_done = self._sync_done, trio.Event()
+            done.set()
+
+    async def run_jobs(self) -> None:
+        """Run flush and compaction jobs, one at a time per runner, in child processes."""
+        storage = self.storage
+        assert storage is not None
+        while True:
+            job = storage.next_job()
+            if job is None:
+                await trio.sleep(JOB_POLL_S)
+                continue
+            try:
+                result = await trio.to_thread.run_sync(run_in_child, job, abandon_on_cancel=True)
+            except Exception as err:  # a failed job changes nothing; the store retries
+                log.error("storage: background job failed: %s", err)
+                storage.abandon(job, err)
+                await trio.sleep(1)
+                continue
+            storage.install(result)
+
+    async def run_housekeeping(self) -> None:
+        """Delete obsolete files off the loop's thread; retry writes after an I/O error."""
+        storage = self.storage
+        assert storage is not None
+        while True:
+            await trio.sleep(HOUSEKEEPING_S)
+            if not storage.writable and storage.retry_writes():
+                self.last_sync_error = None
+                self._sync_wanted.set()
+            await trio.to_thread.run_sync(storage.delete_obsolete_files)
+
+    def start_services(self, nursery: trio.Nursery) -> None:
+        nursery.start_soon(self.run_syncer)
+        nursery.start_soon(self.run_housekeeping)
+        for _ in range(max(1, self.config.compaction_threads)):
+            nursery.start_soon(self.run_jobs)
+
+    def close(self) -> None:
+        """Write and fsync what is buffered and close the store (at shutdown)."""
+        if self.storage is not None:
+            self.storage.close()
+            log.info("storage: WAL synced and store closed")
