@@ -123,12 +123,17 @@ def test_empty_table_refused(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_bloom_has_no_false_negatives_and_few_positives():
-    b = bloom.new_filter_builder(10)
-    keys = [b"key:%d" % i for i in range(20000)]
+def filter_block(keys, bits_per_key=10):
+    """The filter block bytes a TableBuilder would write for `keys`."""
+    b = bloom.new_filter_builder(bits_per_key)
     for k in keys:
         b.add(k)
-    f = bloom.load_filter(b.finish())
+    return b.finish()
+
+
+def test_bloom_has_no_false_negatives_and_few_positives():
+    keys = [b"key:%d" % i for i in range(20000)]
+    f = bloom.load_filter(filter_block(keys))
     assert all(f.may_contain(k) for k in keys)
     fp = sum(f.may_contain(b"other:%d" % i) for i in range(20000)) / 20000
     assert fp < 0.02, fp
@@ -141,10 +146,7 @@ def test_unknown_filter_type_says_maybe():
 
 def test_filter_block_is_native_and_read_in_place():
     keys = [internal_key(b"key:%d" % i) for i in range(1000)]
-    b = bloom.new_filter_builder(10)
-    for k in keys:
-        b.add(k)
-    block = b.finish()
+    block = filter_block(keys)
     assert block[0] == bloom.BLOOM_NATIVE
     native = BloomFilter.from_bytes(block[1:])  # the rest is to_bytes() output, checksum and all
     assert not native.scaling and native.items == len(keys) and native.hashes == 7
@@ -183,10 +185,7 @@ def docs_reader(block: bytes, key: bytes) -> bool:
 
 def test_native_filter_block_is_as_documented():
     keys = [internal_key(b"key:%d" % i) for i in range(3000)]
-    b = bloom.new_filter_builder(10)
-    for k in keys:
-        b.add(k)
-    block = b.finish()
+    block = filter_block(keys)
     assert struct.unpack_from("<Q", block, 1 + 24)[0] == len(keys)  # capacity = keys
     f = bloom.load_filter(block)
     for key in keys[:500] + [b"other:%d" % i for i in range(3000)]:
@@ -194,9 +193,7 @@ def test_native_filter_block_is_as_documented():
 
 
 def test_damaged_native_filter_block_is_refused():
-    b = bloom.new_filter_builder(10)
-    b.add(b"k")
-    block = b.finish()
+    block = filter_block([b"k"])
     for bad in (block[:-1], block + b"\0", block[:5] + b"\xff" + block[6:], b"\x02"):
         with pytest.raises(ValueError):
             bloom.load_filter(bad)
