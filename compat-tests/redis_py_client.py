@@ -3,8 +3,8 @@
 
 Covers RESP2 and RESP3 clients (redis-py 8 speaks RESP3 by default), strings, keys, TTLs,
 pipelines with and without MULTI/EXEC, a WATCH/MULTI/EXEC retry loop that loses a race
-to a concurrent writer, scan_iter, info(), client names, and one connection pool shared
-by several threads.
+to a concurrent writer, scan_iter, info(), client names, one connection pool shared
+by several threads, and RedisBloom's cuckoo and bloom filters through r.cf() / r.bf().
 
     HC_PORT=7000 python compat-tests/redis_py_client.py   # or: --port 7000 [--host h]
 
@@ -492,6 +492,41 @@ def _scan() -> None:
         cursor, batch = r.scan(0, match=p + "*", count=10)
         true(isinstance(cursor, int), f"scan cursor should be an int, got {cursor!r}")
         true(len(batch) <= 700, "scan batch")
+
+
+# --------------------------------------------------------------------------- filters
+
+@check("r.cf() / r.bf(): RedisBloom's cuckoo and bloom filters")
+def _filters() -> None:
+    for proto in (None, 2, 3):  # None: redis-py's default (RESP3 with RESP2-shaped INFO)
+        label = f"RESP{proto or '3 default'}"
+        r = redis.Redis(host=HOST, port=PORT, socket_timeout=10, **({"protocol": proto} if proto else {}))
+        one, zero = (1, 0) if proto == 2 else (True, False)
+        cf, bf = f"cf:{proto}", f"bf:{proto}"
+        with part(f"{label} cf"):
+            eq(r.cf().reserve(cf, 1000), True, "cf.reserve")
+            eq(r.cf().add(cf, "a"), one, "cf.add")
+            eq(r.cf().addnx(cf, "a"), zero, "cf.addnx of a present item")
+            eq(r.cf().insert(cf, ["b", "c"]), [one, one], "cf.insert")
+            eq(r.cf().mexists(cf, "a", "zz"), [one, zero], "cf.mexists")
+            eq(r.cf().delete(cf, "a"), one, "cf.delete")
+            eq(r.cf().count(cf, "b"), 1, "cf.count")
+            got = r.cf().info(cf)
+            size = got[b"Bucket size"] if isinstance(got, dict) else got.bucketSize
+            eq(size, 2, "cf.info bucket size")
+            raises(lambda: r.cf().reserve(cf, 1000), redis.ResponseError, "item exists", "cf.reserve twice")
+            eq(r.type(cf), b"MBbloomCF", "TYPE of a cuckoo filter")
+        with part(f"{label} bf"):
+            eq(r.bf().reserve(bf, 0.01, 1000), True, "bf.reserve")
+            eq(r.bf().add(bf, "a"), one, "bf.add")
+            eq(r.bf().madd(bf, "a", "b"), [zero, one], "bf.madd")
+            eq(r.bf().exists(bf, "b"), one, "bf.exists")
+            eq(r.bf().card(bf), 2, "bf.card")
+            got = r.bf().info(bf)
+            capacity = got[b"Capacity"] if isinstance(got, dict) else got.capacity
+            eq(capacity, 1000, "bf.info capacity")
+            eq(r.type(bf), b"MBbloom--", "TYPE of a bloom filter")
+            raises(lambda: r.get(bf), redis.ResponseError, "WRONGTYPE", "GET on a filter")
 
 
 # --------------------------------------------------------------------------- pool + threads
