@@ -9,6 +9,9 @@
  *
  * While the GIL is released a filter is marked busy: a concurrent mutation from another
  * thread raises RuntimeError instead of racing (reads stay allowed during a GIL-free read).
+ *
+ * The two types share one object head (FilterObject) and every method whose logic is the
+ * same for both, written once against a per-type table of adapters (filter_kind).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -123,148 +126,6 @@ static PyObject *raise_status(int rc, const char *err) {
     return NULL;
 }
 
-/* ---- busy marks ---------------------------------------------------------------------- */
-
-typedef struct {
-    int write;       /* a GIL-free mutation runs */
-    Py_ssize_t read; /* GIL-free reads run */
-} busy_t;
-
-static int busy_check(const busy_t *b, int writing) {
-    if (b->write || (writing && b->read)) {
-        PyErr_SetString(PyExc_RuntimeError, "filter is in use by another thread");
-        return -1;
-    }
-    return 0;
-}
-
-/* =======================================================================================
- * CuckooFilter
- * ======================================================================================= */
-
-typedef struct {
-    PyObject_HEAD
-    hc_cf cf;
-    int ready;
-    busy_t busy;
-} CuckooObject;
-
-static PyTypeObject CuckooType;
-
-static int cf_usable(CuckooObject *self, int writing) {
-    if (!self->ready) {
-        PyErr_SetString(PyExc_ValueError, "uninitialised CuckooFilter");
-        return -1;
-    }
-    return busy_check(&self->busy, writing);
-}
-
-/* cf_usable, and the item counts brought up to date after a chunked load (under the GIL,
- * before anything reports or writes them; no GIL-free writer can be running then). */
-static int cf_synced(CuckooObject *self) {
-    if (cf_usable(self, 0) < 0) return -1;
-    if (self->cf.counts_dirty) {
-        if (self->busy.read) {
-            PyErr_SetString(PyExc_RuntimeError, "filter is in use by another thread");
-            return -1;
-        }
-        hc_cf_recount(&self->cf);
-    }
-    return 0;
-}
-
-static void Cuckoo_dealloc(CuckooObject *self) {
-    if (self->ready) hc_cf_free(&self->cf);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *Cuckoo_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"capacity", "bucket_size", "max_iterations", "expansion", "fingerprint_bits",
-                             "fingerprint_growth", NULL};
-    PyObject *capobj;
-    int bucket_size = 2, max_iterations = 20, expansion = 1, fp_bits = 8, fp_growth = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|iiiii:CuckooFilter", kwlist, &capobj, &bucket_size,
-                                     &max_iterations, &expansion, &fp_bits, &fp_growth))
-        return NULL;
-    uint64_t capacity;
-    if (get_u64(capobj, "capacity", &capacity) < 0) return NULL;
-    if (bucket_size < 0 || max_iterations < 0 || expansion < 0 || fp_bits < 0 || fp_growth < 0) {
-        PyErr_SetString(PyExc_ValueError, "CuckooFilter parameters must not be negative");
-        return NULL;
-    }
-    CuckooObject *self = (CuckooObject *)type->tp_alloc(type, 0);
-    if (!self) return NULL;
-    const char *err = NULL;
-    int rc = hc_cf_init(&self->cf, capacity, (unsigned)bucket_size, (unsigned)max_iterations, (unsigned)expansion,
-                        (unsigned)fp_bits, (unsigned)fp_growth, &err);
-    if (rc != HC_OK) {
-        Py_DECREF(self);
-        return raise_status(rc, err);
-    }
-    self->ready = 1;
-    return (PyObject *)self;
-}
-
-static PyObject *Cuckoo_insert(CuckooObject *self, PyObject *key) {
-    uint64_t h;
-    if (cf_usable(self, 1) < 0 || hash_key(key, &h) < 0) return NULL;
-    int rc = hc_cf_insert(&self->cf, h);
-    if (rc != HC_OK) return raise_status(rc, "Filter is full");
-    Py_RETURN_NONE;
-}
-
-static PyObject *Cuckoo_insert_unique(CuckooObject *self, PyObject *key) {
-    uint64_t h;
-    if (cf_usable(self, 1) < 0 || hash_key(key, &h) < 0) return NULL;
-    int rc = hc_cf_insert_unique(&self->cf, h);
-    if (rc == HC_EXISTS) Py_RETURN_FALSE;
-    if (rc != HC_OK) return raise_status(rc, "Filter is full");
-    Py_RETURN_TRUE;
-}
-
-static PyObject *Cuckoo_contains(CuckooObject *self, PyObject *key) {
-    uint64_t h;
-    if (cf_usable(self, 0) < 0 || hash_key(key, &h) < 0) return NULL;
-    return PyBool_FromLong(hc_cf_contains(&self->cf, h));
-}
-
-static int Cuckoo_sq_contains(CuckooObject *self, PyObject *key) {
-    uint64_t h;
-    if (cf_usable(self, 0) < 0 || hash_key(key, &h) < 0) return -1;
-    return hc_cf_contains(&self->cf, h);
-}
-
-static Py_ssize_t Cuckoo_len(CuckooObject *self) {
-    if (cf_synced(self) < 0) return -1;
-    return (Py_ssize_t)self->cf.num_items;
-}
-
-static PyObject *Cuckoo_count(CuckooObject *self, PyObject *key) {
-    uint64_t h;
-    if (cf_usable(self, 0) < 0 || hash_key(key, &h) < 0) return NULL;
-    return PyLong_FromUnsignedLongLong(hc_cf_count(&self->cf, h));
-}
-
-static PyObject *Cuckoo_delete(CuckooObject *self, PyObject *key) {
-    uint64_t h;
-    if (cf_usable(self, 1) < 0 || hash_key(key, &h) < 0) return NULL;
-    return PyBool_FromLong(hc_cf_delete(&self->cf, h));
-}
-
-/* Results of a batch insert: 1 inserted, 0 already there (unique), -1 full; stops at the
- * first allocation failure (*nomem). */
-static void cf_insert_batch(hc_cf *cf, const keybatch *kb, int unique, signed char *res, int *nomem) {
-    for (Py_ssize_t i = 0; i < kb->n; i++) {
-        uint64_t h = hc_hash64(kb->ptr[i], kb->len[i]);
-        int rc = unique ? hc_cf_insert_unique(cf, h) : hc_cf_insert(cf, h);
-        if (rc == HC_NOMEM) {
-            *nomem = 1;
-            return;
-        }
-        res[i] = rc == HC_OK ? 1 : rc == HC_EXISTS ? 0 : -1;
-    }
-}
-
 static PyObject *int_list(const signed char *res, Py_ssize_t n, int as_bool) {
     PyObject *list = PyList_New(n);
     if (!list) return NULL;
@@ -277,147 +138,6 @@ static PyObject *int_list(const signed char *res, Py_ssize_t n, int as_bool) {
         PyList_SET_ITEM(list, i, v);
     }
     return list;
-}
-
-static PyObject *Cuckoo_insert_many(CuckooObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"keys", "unique", NULL};
-    PyObject *keys;
-    int unique = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:insert_many", kwlist, &keys, &unique)) return NULL;
-    if (cf_usable(self, 1) < 0) return NULL;
-    keybatch kb;
-    if (batch_open(&kb, keys) < 0) return NULL;
-    if (cf_usable(self, 1) < 0) { /* iterating the keys ran Python code */
-        batch_close(&kb);
-        return NULL;
-    }
-    signed char *res = PyMem_Calloc(kb.n ? (size_t)kb.n : 1, 1);
-    if (!res) {
-        batch_close(&kb);
-        return PyErr_NoMemory();
-    }
-    int nomem = 0;
-    if (kb.n >= GIL_FREE_KEYS) {
-        self->busy.write = 1;
-        Py_BEGIN_ALLOW_THREADS cf_insert_batch(&self->cf, &kb, unique, res, &nomem);
-        Py_END_ALLOW_THREADS self->busy.write = 0;
-    } else {
-        cf_insert_batch(&self->cf, &kb, unique, res, &nomem);
-    }
-    Py_ssize_t n = kb.n;
-    batch_close(&kb);
-    PyObject *out = nomem ? PyErr_NoMemory() : int_list(res, n, 0);
-    PyMem_Free(res);
-    return out;
-}
-
-static void cf_contains_batch(const hc_cf *cf, const keybatch *kb, signed char *res) {
-    for (Py_ssize_t i = 0; i < kb->n; i++) res[i] = (signed char)hc_cf_contains(cf, hc_hash64(kb->ptr[i], kb->len[i]));
-}
-
-static PyObject *Cuckoo_contains_many(CuckooObject *self, PyObject *keys) {
-    if (cf_usable(self, 0) < 0) return NULL;
-    keybatch kb;
-    if (batch_open(&kb, keys) < 0) return NULL;
-    if (cf_usable(self, 0) < 0) {
-        batch_close(&kb);
-        return NULL;
-    }
-    signed char *res = PyMem_Calloc(kb.n ? (size_t)kb.n : 1, 1);
-    if (!res) {
-        batch_close(&kb);
-        return PyErr_NoMemory();
-    }
-    if (kb.n >= GIL_FREE_KEYS) {
-        self->busy.read++;
-        Py_BEGIN_ALLOW_THREADS cf_contains_batch(&self->cf, &kb, res);
-        Py_END_ALLOW_THREADS self->busy.read--;
-    } else {
-        cf_contains_batch(&self->cf, &kb, res);
-    }
-    PyObject *out = int_list(res, kb.n, 1);
-    PyMem_Free(res);
-    batch_close(&kb);
-    return out;
-}
-
-static PyObject *Cuckoo_compact(CuckooObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"cont", NULL};
-    int cont = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:compact", kwlist, &cont)) return NULL;
-    if (cf_usable(self, 1) < 0) return NULL;
-    self->busy.write = 1;
-    Py_BEGIN_ALLOW_THREADS hc_cf_compact(&self->cf, cont);
-    Py_END_ALLOW_THREADS self->busy.write = 0;
-    Py_RETURN_NONE;
-}
-
-static PyObject *Cuckoo_to_bytes(CuckooObject *self, PyObject *Py_UNUSED(ignored)) {
-    if (cf_synced(self) < 0) return NULL;
-    uint64_t size = hc_cf_dump_size(&self->cf);
-    if (size > PY_SSIZE_T_MAX) return PyErr_NoMemory();
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
-    if (!out) return NULL;
-    uint8_t *p = (uint8_t *)PyBytes_AS_STRING(out);
-    if (size >= GIL_FREE_BYTES) {
-        self->busy.read++;
-        Py_BEGIN_ALLOW_THREADS hc_cf_dump(&self->cf, p);
-        Py_END_ALLOW_THREADS self->busy.read--;
-    } else {
-        hc_cf_dump(&self->cf, p);
-    }
-    return out;
-}
-
-static PyObject *Cuckoo_from_bytes(PyTypeObject *type, PyObject *data) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
-    CuckooObject *self = (CuckooObject *)type->tp_alloc(type, 0);
-    if (!self) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    const char *err = NULL;
-    int rc;
-    if (view.len >= GIL_FREE_BYTES) {
-        Py_BEGIN_ALLOW_THREADS rc = hc_cf_load(&self->cf, view.buf, (size_t)view.len, &err);
-        Py_END_ALLOW_THREADS
-    } else {
-        rc = hc_cf_load(&self->cf, view.buf, (size_t)view.len, &err);
-    }
-    PyBuffer_Release(&view);
-    if (rc != HC_OK) {
-        Py_DECREF(self);
-        return raise_status(rc == HC_FULL ? HC_INVALID : rc, err);
-    }
-    self->ready = 1;
-    return (PyObject *)self;
-}
-
-static PyObject *Cuckoo_header(CuckooObject *self, PyObject *Py_UNUSED(ignored)) {
-    if (cf_synced(self) < 0) return NULL;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, HC_CF_HEADER_SIZE);
-    if (out) hc_cf_write_header(&self->cf, (uint8_t *)PyBytes_AS_STRING(out));
-    return out;
-}
-
-static PyObject *Cuckoo_from_header(PyTypeObject *type, PyObject *data) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
-    CuckooObject *self = (CuckooObject *)type->tp_alloc(type, 0);
-    if (!self) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    const char *err = NULL;
-    int rc = hc_cf_from_header(&self->cf, view.buf, (size_t)view.len, &err);
-    PyBuffer_Release(&view);
-    if (rc != HC_OK) {
-        Py_DECREF(self);
-        return raise_status(rc, err);
-    }
-    self->ready = 1;
-    return (PyObject *)self;
 }
 
 static PyObject *chunk_reply(uint64_t next, const uint8_t *p, size_t n) {
@@ -436,48 +156,271 @@ static int parse_iter(PyObject *o, uint64_t *out) {
     return 0;
 }
 
-static PyObject *Cuckoo_scandump(CuckooObject *self, PyObject *args, PyObject *kwds) {
+/* =======================================================================================
+ * What both filter types share
+ *
+ * A CuckooObject and a BloomObject both begin with a FilterObject, whose `kind` is a table
+ * of what differs between them: thin adapters over the hc_cf_* / hc_bloom_* call that does
+ * the same job.  Every method whose logic is the same for both (serialisation, chunked
+ * dumps, batches, busy marks, sizes, `filters`) is written once below against that table.
+ * The per-key methods (insert/add, contains) stay direct calls in each type: they are the
+ * hot path (a GET asks an SSTable's bloom filter once per table it might be in).
+ * ======================================================================================= */
+
+typedef struct filter_kind filter_kind;
+
+/* ready and busy_write share one 8-byte word, so the head, `kind` included, is as big as
+ * the padded ready + busy fields it replaced: the objects (and __sizeof__) kept their sizes. */
+typedef struct {
+    PyObject_HEAD
+    const filter_kind *kind;
+    int ready;            /* the C structure is initialised */
+    int busy_write;       /* a GIL-free mutation runs */
+    Py_ssize_t busy_read; /* GIL-free reads run */
+} FilterObject;
+
+/* Every entry takes the FilterObject head of an object of its own type.  The batch, dump,
+ * load and chunk entries may run without the GIL: they make no Python calls. */
+struct filter_kind {
+    const char *name; /* the Python class, for messages */
+    /* a read-only view of a buffer (writes raise TypeError); NULL: never */
+    int (*readonly)(const FilterObject *o);
+    /* derived counts are out of date and sync() must run before they are reported or
+     * written; NULL: never */
+    int (*stale)(const FilterObject *o);
+    void (*sync)(FilterObject *o);
+    void (*clear)(FilterObject *o); /* release what the object holds (dealloc) */
+    uint64_t (*items)(const FilterObject *o);
+    uint64_t (*heap_bytes)(const FilterObject *o); /* memory beside the object (__sizeof__) */
+    uint32_t (*parts)(const FilterObject *o);      /* sub-filters or links */
+    PyObject *(*part_info)(const FilterObject *o, uint32_t i); /* one dict of `filters` */
+    /* results per key: 1 added, 0 (maybe) present (`unique` asks for the check), -1 full;
+     * stops at the first allocation failure (*nomem) */
+    void (*add_batch)(FilterObject *o, const keybatch *kb, int unique, signed char *res, int *nomem);
+    void (*contains_batch)(const FilterObject *o, const keybatch *kb, signed char *res);
+    uint64_t (*dump_size)(const FilterObject *o);
+    void (*dump)(const FilterObject *o, uint8_t *out);
+    int (*load)(FilterObject *o, const uint8_t *buf, size_t len, const char **err);
+    uint64_t (*header_size)(const FilterObject *o);
+    void (*write_header)(const FilterObject *o, uint8_t *out);
+    int (*from_header)(FilterObject *o, const uint8_t *buf, size_t len, const char **err);
+    int (*chunk)(const FilterObject *o, uint64_t iter, size_t max_chunk, const uint8_t **out, size_t *outlen,
+                 uint64_t *next);
+    int (*load_chunk)(FilterObject *o, uint64_t iter, const uint8_t *data, size_t len, const char **err);
+};
+
+/* ---- life cycle ----------------------------------------------------------------------- */
+
+static FilterObject *filter_alloc(PyTypeObject *type, const filter_kind *kind) {
+    FilterObject *self = (FilterObject *)type->tp_alloc(type, 0);
+    if (self) self->kind = kind; /* before anything can fail: dealloc needs it */
+    return self;
+}
+
+/* The end of every constructor: the new filter, or the error that stopped it (the C
+ * structure is then empty, and dealloc frees nothing of it). */
+static PyObject *filter_made(FilterObject *self, int rc, const char *err) {
+    if (rc != HC_OK) {
+        Py_DECREF(self);
+        return raise_status(rc, err);
+    }
+    self->ready = 1;
+    return (PyObject *)self;
+}
+
+static void Filter_dealloc(FilterObject *self) {
+    self->kind->clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* ---- checks and busy marks ------------------------------------------------------------ */
+
+static int filter_busy(const FilterObject *self, int writing) {
+    if (self->busy_write || (writing && self->busy_read)) {
+        PyErr_SetString(PyExc_RuntimeError, "filter is in use by another thread");
+        return -1;
+    }
+    return 0;
+}
+
+/* Before any use: initialised, writable when writing, and not in another thread's way. */
+static int filter_usable(const FilterObject *self, int writing) {
+    if (!self->ready) {
+        PyErr_Format(PyExc_ValueError, "uninitialised %s", self->kind->name);
+        return -1;
+    }
+    if (writing && self->kind->readonly && self->kind->readonly(self)) {
+        PyErr_Format(PyExc_TypeError, "read-only %s (a view of a buffer)", self->kind->name);
+        return -1;
+    }
+    return filter_busy(self, writing);
+}
+
+/* filter_usable for reading, and the derived counts brought up to date (a cuckoo filter's
+ * after a chunked load): under the GIL, before anything reports or writes them.  No
+ * GIL-free writer can be running then, but a GIL-free reader must not see them change. */
+static int filter_synced(FilterObject *self) {
+    if (filter_usable(self, 0) < 0) return -1;
+    if (self->kind->stale && self->kind->stale(self)) {
+        if (self->busy_read) {
+            PyErr_SetString(PyExc_RuntimeError, "filter is in use by another thread");
+            return -1;
+        }
+        self->kind->sync(self);
+    }
+    return 0;
+}
+
+/* Release the GIL (when `big`) around work on a filter other threads can see: it is marked
+ * busy meanwhile, as the writer or as one more reader, so that their mutations raise
+ * RuntimeError instead of racing.  NULL when the GIL was kept; end with busy_restore. */
+static PyThreadState *busy_release(FilterObject *self, int writing, int big) {
+    if (!big) return NULL;
+    if (writing) self->busy_write = 1;
+    else self->busy_read++;
+    return PyEval_SaveThread();
+}
+
+static void busy_restore(FilterObject *self, int writing, PyThreadState *ts) {
+    if (!ts) return;
+    PyEval_RestoreThread(ts);
+    if (writing) self->busy_write = 0;
+    else self->busy_read--;
+}
+
+/* The same for a filter still being built: no other thread can see it, so no busy mark. */
+static PyThreadState *gil_release_if(int big) { return big ? PyEval_SaveThread() : NULL; }
+
+static void gil_restore(PyThreadState *ts) {
+    if (ts) PyEval_RestoreThread(ts);
+}
+
+/* ---- shared methods ------------------------------------------------------------------- */
+
+static Py_ssize_t Filter_len(FilterObject *self) {
+    if (filter_synced(self) < 0) return -1;
+    return (Py_ssize_t)self->kind->items(self);
+}
+
+static void run_batch(FilterObject *self, const keybatch *kb, int writing, int unique, signed char *res,
+                      int *nomem) {
+    if (writing) self->kind->add_batch(self, kb, unique, res, nomem);
+    else self->kind->contains_batch(self, kb, res);
+}
+
+/* insert_many / add_many (writing: 1/0/-1 per key) and contains_many (bools); without
+ * the GIL from GIL_FREE_KEYS keys on. */
+static PyObject *filter_batch(FilterObject *self, PyObject *keys, int writing, int unique) {
+    if (filter_usable(self, writing) < 0) return NULL;
+    keybatch kb;
+    if (batch_open(&kb, keys) < 0) return NULL;
+    if (filter_usable(self, writing) < 0) { /* iterating the keys ran Python code */
+        batch_close(&kb);
+        return NULL;
+    }
+    signed char *res = PyMem_Calloc(kb.n ? (size_t)kb.n : 1, 1);
+    if (!res) {
+        batch_close(&kb);
+        return PyErr_NoMemory();
+    }
+    int nomem = 0;
+    PyThreadState *ts = busy_release(self, writing, kb.n >= GIL_FREE_KEYS);
+    run_batch(self, &kb, writing, unique, res, &nomem);
+    busy_restore(self, writing, ts);
+    Py_ssize_t n = kb.n;
+    batch_close(&kb);
+    PyObject *out = nomem ? PyErr_NoMemory() : int_list(res, n, !writing);
+    PyMem_Free(res);
+    return out;
+}
+
+static PyObject *Filter_contains_many(FilterObject *self, PyObject *keys) { return filter_batch(self, keys, 0, 0); }
+
+static PyObject *Filter_to_bytes(FilterObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (filter_synced(self) < 0) return NULL;
+    uint64_t size = self->kind->dump_size(self);
+    if (size > PY_SSIZE_T_MAX) return PyErr_NoMemory();
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    if (!out) return NULL;
+    uint8_t *p = (uint8_t *)PyBytes_AS_STRING(out);
+    PyThreadState *ts = busy_release(self, 0, size >= GIL_FREE_BYTES);
+    self->kind->dump(self, p);
+    busy_restore(self, 0, ts);
+    return out;
+}
+
+/* A new filter from bytes: a whole dump (from_bytes, `whole`) or a scandump header
+ * (from_header, which allocates empty tables for the chunks to come). */
+static PyObject *filter_parse(PyTypeObject *type, PyObject *data, const filter_kind *kind, int whole) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
+    FilterObject *self = filter_alloc(type, kind);
+    if (!self) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const char *err = NULL;
+    int rc;
+    if (whole) {
+        PyThreadState *ts = gil_release_if(view.len >= GIL_FREE_BYTES);
+        rc = kind->load(self, view.buf, (size_t)view.len, &err);
+        gil_restore(ts);
+        if (rc == HC_FULL) rc = HC_INVALID; /* a dump past the size limits is bad data, not a full filter */
+    } else {
+        rc = kind->from_header(self, view.buf, (size_t)view.len, &err);
+    }
+    PyBuffer_Release(&view);
+    return filter_made(self, rc, err);
+}
+
+static PyObject *Filter_header(FilterObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (filter_synced(self) < 0) return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)self->kind->header_size(self));
+    if (out) self->kind->write_header(self, (uint8_t *)PyBytes_AS_STRING(out));
+    return out;
+}
+
+static PyObject *Filter_scandump(FilterObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"iterator", "max_chunk", NULL};
     PyObject *itobj;
     Py_ssize_t max_chunk = DEFAULT_MAX_CHUNK;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n:scandump", kwlist, &itobj, &max_chunk)) return NULL;
     uint64_t iter;
-    if (parse_iter(itobj, &iter) < 0 || cf_usable(self, 0) < 0) return NULL;
+    if (parse_iter(itobj, &iter) < 0 || filter_usable(self, 0) < 0) return NULL;
     if (max_chunk < 1) {
         PyErr_SetString(PyExc_ValueError, "max_chunk must be at least 1");
         return NULL;
     }
     if (iter == 0) {
-        if (cf_synced(self) < 0) return NULL;
-        uint8_t hdr[HC_CF_HEADER_SIZE];
-        hc_cf_write_header(&self->cf, hdr);
-        return chunk_reply(1, hdr, sizeof hdr);
+        PyObject *hdr = Filter_header(self, NULL);
+        return hdr ? Py_BuildValue("(iN)", 1, hdr) : NULL;
     }
     const uint8_t *p = NULL;
     size_t n = 0;
     uint64_t next = 0;
-    if (!hc_cf_chunk(&self->cf, iter, (size_t)max_chunk, &p, &n, &next)) p = NULL;
+    if (!self->kind->chunk(self, iter, (size_t)max_chunk, &p, &n, &next)) p = NULL;
     return chunk_reply(next, p, n);
 }
 
-static PyObject *Cuckoo_loadchunk(CuckooObject *self, PyObject *args) {
+static PyObject *Filter_loadchunk(FilterObject *self, PyObject *args) {
     PyObject *itobj;
     Py_buffer view;
     if (!PyArg_ParseTuple(args, "Oy*:loadchunk", &itobj, &view)) return NULL;
     uint64_t iter;
-    if (parse_iter(itobj, &iter) < 0 || cf_usable(self, 1) < 0) {
+    if (parse_iter(itobj, &iter) < 0 || filter_usable(self, 1) < 0) {
         PyBuffer_Release(&view);
         return NULL;
     }
     const char *err = NULL;
-    int rc = hc_cf_load_chunk(&self->cf, iter, view.buf, (size_t)view.len, &err);
+    int rc = self->kind->load_chunk(self, iter, view.buf, (size_t)view.len, &err);
     PyBuffer_Release(&view);
     if (rc != HC_OK) return raise_status(rc, err);
     Py_RETURN_NONE;
 }
 
-static PyObject *Cuckoo_reduce(CuckooObject *self, PyObject *Py_UNUSED(ignored)) {
-    PyObject *data = Cuckoo_to_bytes(self, NULL);
+/* Pickling: (type(self).from_bytes, (self.to_bytes(),)), so subclasses come back as such. */
+static PyObject *Filter_reduce(FilterObject *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *data = Filter_to_bytes(self, NULL);
     if (!data) return NULL;
     PyObject *ctor = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "from_bytes");
     if (!ctor) {
@@ -487,36 +430,230 @@ static PyObject *Cuckoo_reduce(CuckooObject *self, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("(N(N))", ctor, data);
 }
 
-static PyObject *Cuckoo_sizeof(CuckooObject *self, PyObject *Py_UNUSED(ignored)) {
+static PyObject *Filter_sizeof(FilterObject *self, PyObject *Py_UNUSED(ignored)) {
     uint64_t n = (uint64_t)Py_TYPE(self)->tp_basicsize;
-    if (self->ready && busy_check(&self->busy, 0) < 0) return NULL;
-    if (self->ready) n += sizeof(hc_subcf) * self->cf.num_filters + hc_cf_table_bytes(&self->cf) + 8ULL * self->cf.num_filters;
+    if (self->ready && filter_busy(self, 0) < 0) return NULL;
+    if (self->ready) n += self->kind->heap_bytes(self);
     return PyLong_FromUnsignedLongLong(n);
 }
 
-static PyObject *Cuckoo_filters(CuckooObject *self, void *Py_UNUSED(closure)) {
-    if (cf_synced(self) < 0) return NULL;
-    PyObject *list = PyList_New(self->cf.num_filters);
+static PyObject *Filter_filters(FilterObject *self, void *Py_UNUSED(closure)) {
+    if (filter_synced(self) < 0) return NULL;
+    uint32_t n = self->kind->parts(self);
+    PyObject *list = PyList_New(n);
     if (!list) return NULL;
-    for (uint32_t k = 0; k < self->cf.num_filters; k++) {
-        const hc_subcf *f = &self->cf.filters[k];
-        PyObject *d = Py_BuildValue("{sKsisKsK}", "num_buckets", (unsigned long long)f->num_buckets,
-                                    "fingerprint_bits", (int)f->fp_bits, "items", (unsigned long long)f->items,
-                                    "table_bytes", (unsigned long long)f->nbytes);
+    for (uint32_t i = 0; i < n; i++) {
+        PyObject *d = self->kind->part_info(self, i);
         if (!d) {
             Py_DECREF(list);
             return NULL;
         }
-        PyList_SET_ITEM(list, k, d);
+        PyList_SET_ITEM(list, i, d);
     }
     return list;
 }
 
-#define CF_GETTER(name, expr)                                                                                     \
-    static PyObject *Cuckoo_get_##name(CuckooObject *self, void *Py_UNUSED(closure)) {                              \
-        if (cf_synced(self) < 0) return NULL;                                                                     \
+/* A figure of a filter, as a property: the filter usable and its counts current first. */
+#define FILTER_GETTER(cls, obj_t, name, expr)                                                                     \
+    static PyObject *cls##_get_##name(obj_t *self, void *Py_UNUSED(closure)) {                                    \
+        if (filter_synced(&self->base) < 0) return NULL;                                                          \
         return expr;                                                                                              \
     }
+
+#define GETSET(cls, name, doc) {#name, (getter)cls##_get_##name, NULL, doc, NULL}
+
+/* =======================================================================================
+ * CuckooFilter
+ * ======================================================================================= */
+
+typedef struct {
+    FilterObject base;
+    hc_cf cf;
+} CuckooObject;
+
+/* The hc_cf of a FilterObject that is a CuckooObject's head. */
+#define CF(o) (&((CuckooObject *)(o))->cf)
+
+/* ---- cuckoo_kind ---------------------------------------------------------------------- */
+
+static int cf_stale(const FilterObject *o) { return CF(o)->counts_dirty; }
+static void cf_sync(FilterObject *o) { hc_cf_recount(CF(o)); }
+static uint64_t cf_items(const FilterObject *o) { return CF(o)->num_items; }
+static uint32_t cf_parts(const FilterObject *o) { return CF(o)->num_filters; }
+static uint64_t cf_dump_size(const FilterObject *o) { return hc_cf_dump_size(CF(o)); }
+static void cf_dump(const FilterObject *o, uint8_t *out) { hc_cf_dump(CF(o), out); }
+static uint64_t cf_header_size(const FilterObject *Py_UNUSED(o)) { return HC_CF_HEADER_SIZE; }
+static void cf_write_header(const FilterObject *o, uint8_t *out) { hc_cf_write_header(CF(o), out); }
+
+static void cf_clear(FilterObject *o) {
+    if (o->ready) hc_cf_free(CF(o));
+}
+
+static uint64_t cf_heap_bytes(const FilterObject *o) {
+    const hc_cf *cf = CF(o);
+    /* the sub-filter records, their tables, and the 8 zero bytes after each table */
+    return sizeof(hc_subcf) * cf->num_filters + hc_cf_table_bytes(cf) + 8ULL * cf->num_filters;
+}
+
+static PyObject *cf_part_info(const FilterObject *o, uint32_t k) {
+    const hc_subcf *f = &CF(o)->filters[k];
+    return Py_BuildValue("{sKsisKsK}", "num_buckets", (unsigned long long)f->num_buckets, "fingerprint_bits",
+                         (int)f->fp_bits, "items", (unsigned long long)f->items, "table_bytes",
+                         (unsigned long long)f->nbytes);
+}
+
+static void cf_add_batch(FilterObject *o, const keybatch *kb, int unique, signed char *res, int *nomem) {
+    hc_cf *cf = CF(o);
+    for (Py_ssize_t i = 0; i < kb->n; i++) {
+        uint64_t h = hc_hash64(kb->ptr[i], kb->len[i]);
+        int rc = unique ? hc_cf_insert_unique(cf, h) : hc_cf_insert(cf, h);
+        if (rc == HC_NOMEM) {
+            *nomem = 1;
+            return;
+        }
+        res[i] = rc == HC_OK ? 1 : rc == HC_EXISTS ? 0 : -1;
+    }
+}
+
+static void cf_contains_batch(const FilterObject *o, const keybatch *kb, signed char *res) {
+    for (Py_ssize_t i = 0; i < kb->n; i++)
+        res[i] = (signed char)hc_cf_contains(CF(o), hc_hash64(kb->ptr[i], kb->len[i]));
+}
+
+static int cf_load(FilterObject *o, const uint8_t *buf, size_t len, const char **err) {
+    return hc_cf_load(CF(o), buf, len, err);
+}
+
+static int cf_from_header(FilterObject *o, const uint8_t *buf, size_t len, const char **err) {
+    return hc_cf_from_header(CF(o), buf, len, err);
+}
+
+static int cf_chunk(const FilterObject *o, uint64_t iter, size_t max_chunk, const uint8_t **out, size_t *outlen,
+                    uint64_t *next) {
+    return hc_cf_chunk(CF(o), iter, max_chunk, out, outlen, next);
+}
+
+static int cf_load_chunk(FilterObject *o, uint64_t iter, const uint8_t *data, size_t len, const char **err) {
+    return hc_cf_load_chunk(CF(o), iter, data, len, err);
+}
+
+static const filter_kind cuckoo_kind = {
+    .name = "CuckooFilter",
+    .readonly = NULL,
+    .stale = cf_stale,
+    .sync = cf_sync,
+    .clear = cf_clear,
+    .items = cf_items,
+    .heap_bytes = cf_heap_bytes,
+    .parts = cf_parts,
+    .part_info = cf_part_info,
+    .add_batch = cf_add_batch,
+    .contains_batch = cf_contains_batch,
+    .dump_size = cf_dump_size,
+    .dump = cf_dump,
+    .load = cf_load,
+    .header_size = cf_header_size,
+    .write_header = cf_write_header,
+    .from_header = cf_from_header,
+    .chunk = cf_chunk,
+    .load_chunk = cf_load_chunk,
+};
+
+/* ---- CuckooFilter's own methods ------------------------------------------------------- */
+
+static PyObject *Cuckoo_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"capacity", "bucket_size", "max_iterations", "expansion", "fingerprint_bits",
+                             "fingerprint_growth", NULL};
+    PyObject *capobj;
+    int bucket_size = 2, max_iterations = 20, expansion = 1, fp_bits = 8, fp_growth = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|iiiii:CuckooFilter", kwlist, &capobj, &bucket_size,
+                                     &max_iterations, &expansion, &fp_bits, &fp_growth))
+        return NULL;
+    uint64_t capacity;
+    if (get_u64(capobj, "capacity", &capacity) < 0) return NULL;
+    if (bucket_size < 0 || max_iterations < 0 || expansion < 0 || fp_bits < 0 || fp_growth < 0) {
+        PyErr_SetString(PyExc_ValueError, "CuckooFilter parameters must not be negative");
+        return NULL;
+    }
+    FilterObject *self = filter_alloc(type, &cuckoo_kind);
+    if (!self) return NULL;
+    const char *err = NULL;
+    int rc = hc_cf_init(CF(self), capacity, (unsigned)bucket_size, (unsigned)max_iterations, (unsigned)expansion,
+                        (unsigned)fp_bits, (unsigned)fp_growth, &err);
+    return filter_made(self, rc, err);
+}
+
+static PyObject *Cuckoo_from_bytes(PyTypeObject *type, PyObject *data) {
+    return filter_parse(type, data, &cuckoo_kind, 1);
+}
+
+static PyObject *Cuckoo_from_header(PyTypeObject *type, PyObject *data) {
+    return filter_parse(type, data, &cuckoo_kind, 0);
+}
+
+/* The per-key methods call hc_cf_* directly (see the top of the shared part). */
+
+static PyObject *Cuckoo_insert(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (filter_usable(&self->base, 1) < 0 || hash_key(key, &h) < 0) return NULL;
+    int rc = hc_cf_insert(&self->cf, h);
+    if (rc != HC_OK) return raise_status(rc, "Filter is full");
+    Py_RETURN_NONE;
+}
+
+static PyObject *Cuckoo_insert_unique(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (filter_usable(&self->base, 1) < 0 || hash_key(key, &h) < 0) return NULL;
+    int rc = hc_cf_insert_unique(&self->cf, h);
+    if (rc == HC_EXISTS) Py_RETURN_FALSE;
+    if (rc != HC_OK) return raise_status(rc, "Filter is full");
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Cuckoo_contains(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (filter_usable(&self->base, 0) < 0 || hash_key(key, &h) < 0) return NULL;
+    return PyBool_FromLong(hc_cf_contains(&self->cf, h));
+}
+
+static int Cuckoo_sq_contains(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (filter_usable(&self->base, 0) < 0 || hash_key(key, &h) < 0) return -1;
+    return hc_cf_contains(&self->cf, h);
+}
+
+static PyObject *Cuckoo_count(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (filter_usable(&self->base, 0) < 0 || hash_key(key, &h) < 0) return NULL;
+    return PyLong_FromUnsignedLongLong(hc_cf_count(&self->cf, h));
+}
+
+static PyObject *Cuckoo_delete(CuckooObject *self, PyObject *key) {
+    uint64_t h;
+    if (filter_usable(&self->base, 1) < 0 || hash_key(key, &h) < 0) return NULL;
+    return PyBool_FromLong(hc_cf_delete(&self->cf, h));
+}
+
+static PyObject *Cuckoo_insert_many(CuckooObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"keys", "unique", NULL};
+    PyObject *keys;
+    int unique = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:insert_many", kwlist, &keys, &unique)) return NULL;
+    return filter_batch(&self->base, keys, 1, unique);
+}
+
+static PyObject *Cuckoo_compact(CuckooObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"cont", NULL};
+    int cont = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:compact", kwlist, &cont)) return NULL;
+    if (filter_usable(&self->base, 1) < 0) return NULL;
+    PyThreadState *ts = busy_release(&self->base, 1, 1);
+    hc_cf_compact(&self->cf, cont);
+    busy_restore(&self->base, 1, ts);
+    Py_RETURN_NONE;
+}
+
+#define CF_GETTER(name, expr) FILTER_GETTER(Cuckoo, CuckooObject, name, expr)
 
 CF_GETTER(items, PyLong_FromUnsignedLongLong(self->cf.num_items))
 CF_GETTER(deletes, PyLong_FromUnsignedLongLong(self->cf.num_deletes))
@@ -536,8 +673,8 @@ CF_GETTER(bits_per_item, PyFloat_FromDouble(self->cf.num_items ? (double)hc_cf_t
 CF_GETTER(expected_fpp, PyFloat_FromDouble(hc_cf_expected_fpp(&self->cf)))
 
 static PyObject *Cuckoo_repr(CuckooObject *self) {
-    if (!self->ready) return PyUnicode_FromFormat("<%s (uninitialised)>", Py_TYPE(self)->tp_name);
-    if (self->busy.write) return PyUnicode_FromFormat("<%s (busy)>", Py_TYPE(self)->tp_name);
+    if (!self->base.ready) return PyUnicode_FromFormat("<%s (uninitialised)>", Py_TYPE(self)->tp_name);
+    if (self->base.busy_write) return PyUnicode_FromFormat("<%s (busy)>", Py_TYPE(self)->tp_name);
     return PyUnicode_FromFormat("<%s items=%llu capacity=%llu filters=%u bucket_size=%u fingerprint_bits=%u>",
                                 Py_TYPE(self)->tp_name, (unsigned long long)self->cf.num_items,
                                 (unsigned long long)hc_cf_capacity(&self->cf), (unsigned)self->cf.num_filters,
@@ -557,25 +694,23 @@ static PyMethodDef Cuckoo_methods[] = {
      "delete(key) -> bool: remove one copy; only ever delete keys that were inserted."},
     {"insert_many", (PyCFunction)(void (*)(void))Cuckoo_insert_many, METH_VARARGS | METH_KEYWORDS,
      "insert_many(keys, unique=False) -> list[int]: 1 inserted, 0 present (unique), -1 full."},
-    {"contains_many", (PyCFunction)Cuckoo_contains_many, METH_O, "contains_many(keys) -> list[bool]"},
+    {"contains_many", (PyCFunction)Filter_contains_many, METH_O, "contains_many(keys) -> list[bool]"},
     {"compact", (PyCFunction)(void (*)(void))Cuckoo_compact, METH_VARARGS | METH_KEYWORDS,
      "compact(cont=False): move fingerprints to older sub-filters and drop emptied ones."},
-    {"to_bytes", (PyCFunction)Cuckoo_to_bytes, METH_NOARGS, "to_bytes() -> bytes: the whole filter."},
+    {"to_bytes", (PyCFunction)Filter_to_bytes, METH_NOARGS, "to_bytes() -> bytes: the whole filter."},
     {"from_bytes", (PyCFunction)Cuckoo_from_bytes, METH_O | METH_CLASS,
      "from_bytes(data) -> CuckooFilter: load to_bytes() output; ValueError if it is not intact."},
-    {"header", (PyCFunction)Cuckoo_header, METH_NOARGS, "header() -> bytes: what scandump(0) returns."},
+    {"header", (PyCFunction)Filter_header, METH_NOARGS, "header() -> bytes: what scandump(0) returns."},
     {"from_header", (PyCFunction)Cuckoo_from_header, METH_O | METH_CLASS,
      "from_header(data) -> CuckooFilter: an empty filter shaped by a scandump header."},
-    {"scandump", (PyCFunction)(void (*)(void))Cuckoo_scandump, METH_VARARGS | METH_KEYWORDS,
+    {"scandump", (PyCFunction)(void (*)(void))Filter_scandump, METH_VARARGS | METH_KEYWORDS,
      "scandump(iterator, max_chunk=16 MiB) -> (next_iterator, bytes | None): CF.SCANDUMP."},
-    {"loadchunk", (PyCFunction)Cuckoo_loadchunk, METH_VARARGS,
+    {"loadchunk", (PyCFunction)Filter_loadchunk, METH_VARARGS,
      "loadchunk(iterator, data) -> None: CF.LOADCHUNK of a table chunk (iterator > 1)."},
-    {"__reduce__", (PyCFunction)Cuckoo_reduce, METH_NOARGS, NULL},
-    {"__sizeof__", (PyCFunction)Cuckoo_sizeof, METH_NOARGS, NULL},
+    {"__reduce__", (PyCFunction)Filter_reduce, METH_NOARGS, NULL},
+    {"__sizeof__", (PyCFunction)Filter_sizeof, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
-
-#define GETSET(cls, name, doc) {#name, (getter)cls##_get_##name, NULL, doc, NULL}
 
 static PyGetSetDef Cuckoo_getset[] = {
     GETSET(Cuckoo, items, "occupied slots: inserts minus deletes (CF.INFO 'Number of items inserted')"),
@@ -592,13 +727,13 @@ static PyGetSetDef Cuckoo_getset[] = {
     GETSET(Cuckoo, load_factor, "items / capacity"),
     GETSET(Cuckoo, bits_per_item, "table bits / items (0.0 when empty)"),
     GETSET(Cuckoo, expected_fpp, "estimated false-positive rate at the current loads"),
-    {"filters", (getter)Cuckoo_filters, NULL, "per sub-filter: num_buckets, fingerprint_bits, items, table_bytes",
+    {"filters", (getter)Filter_filters, NULL, "per sub-filter: num_buckets, fingerprint_bits, items, table_bytes",
      NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PySequenceMethods Cuckoo_as_sequence = {
-    .sq_length = (lenfunc)Cuckoo_len,
+    .sq_length = (lenfunc)Filter_len,
     .sq_contains = (objobjproc)Cuckoo_sq_contains,
 };
 
@@ -606,7 +741,7 @@ static PyTypeObject CuckooType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "hypercache.native._native.CuckooFilter",
     .tp_basicsize = sizeof(CuckooObject),
-    .tp_dealloc = (destructor)Cuckoo_dealloc,
+    .tp_dealloc = (destructor)Filter_dealloc,
     .tp_repr = (reprfunc)Cuckoo_repr,
     .tp_as_sequence = &Cuckoo_as_sequence,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
@@ -623,33 +758,111 @@ static PyTypeObject CuckooType = {
  * ======================================================================================= */
 
 typedef struct {
-    PyObject_HEAD
+    FilterObject base;
     hc_bloom bf;
-    int ready;
-    busy_t busy;
     int has_view;
     Py_buffer view; /* the bytes a read-only filter reads in place */
 } BloomObject;
 
-static PyTypeObject BloomType;
+/* The hc_bloom of a FilterObject that is a BloomObject's head. */
+#define BF(o) (&((BloomObject *)(o))->bf)
 
-static int bf_usable(BloomObject *self, int writing) {
-    if (!self->ready) {
-        PyErr_SetString(PyExc_ValueError, "uninitialised BloomFilter");
-        return -1;
-    }
-    if (writing && self->bf.borrowed) {
-        PyErr_SetString(PyExc_TypeError, "read-only BloomFilter (a view of a buffer)");
-        return -1;
-    }
-    return busy_check(&self->busy, writing);
-}
+/* ---- bloom_kind ----------------------------------------------------------------------- */
 
-static void Bloom_dealloc(BloomObject *self) {
-    if (self->ready) hc_bloom_free(&self->bf);
+static int bf_readonly(const FilterObject *o) { return BF(o)->borrowed; }
+static uint64_t bf_items(const FilterObject *o) { return BF(o)->items; }
+static uint32_t bf_parts(const FilterObject *o) { return BF(o)->num_links; }
+static uint64_t bf_dump_size(const FilterObject *o) { return hc_bloom_dump_size(BF(o)); }
+static void bf_dump(const FilterObject *o, uint8_t *out) { hc_bloom_dump(BF(o), out); }
+static uint64_t bf_header_size(const FilterObject *o) { return hc_bloom_header_size(BF(o)); }
+static void bf_write_header(const FilterObject *o, uint8_t *out) { hc_bloom_write_header(BF(o), out); }
+
+static void bf_clear(FilterObject *o) {
+    BloomObject *self = (BloomObject *)o;
+    if (o->ready) hc_bloom_free(&self->bf);
     if (self->has_view) PyBuffer_Release(&self->view);
-    Py_TYPE(self)->tp_free((PyObject *)self);
 }
+
+static uint64_t bf_heap_bytes(const FilterObject *o) {
+    const hc_bloom *bf = BF(o);
+    /* a view's bit arrays are the buffer's memory, not this object's */
+    return sizeof(hc_bloom_link) * bf->num_links + (bf->borrowed ? 0 : hc_bloom_table_bytes(bf));
+}
+
+static PyObject *bf_part_info(const FilterObject *o, uint32_t i) {
+    const hc_bloom_link *l = &BF(o)->links[i];
+    return Py_BuildValue("{sKsKsdsKsI}", "capacity", (unsigned long long)l->entries, "items",
+                         (unsigned long long)l->items, "error_rate", l->error, "bits", (unsigned long long)l->bits,
+                         "hashes", (unsigned int)l->hashes);
+}
+
+/* A bloom filter's add always checks for the key first: `unique` changes nothing. */
+static void bf_add_batch(FilterObject *o, const keybatch *kb, int Py_UNUSED(unique), signed char *res,
+                         int *nomem) {
+    hc_bloom *bf = BF(o);
+    for (Py_ssize_t i = 0; i < kb->n; i++) {
+        int rc = hc_bloom_add(bf, hc_hash64(kb->ptr[i], kb->len[i]));
+        if (rc == HC_NOMEM) {
+            *nomem = 1;
+            return;
+        }
+        res[i] = rc == 1 ? 1 : rc == 0 ? 0 : -1;
+    }
+}
+
+static void bf_contains_batch(const FilterObject *o, const keybatch *kb, signed char *res) {
+    for (Py_ssize_t i = 0; i < kb->n; i++)
+        res[i] = (signed char)hc_bloom_contains(BF(o), hc_hash64(kb->ptr[i], kb->len[i]));
+}
+
+static int bf_load(FilterObject *o, const uint8_t *buf, size_t len, const char **err) {
+    return hc_bloom_load(BF(o), buf, len, err);
+}
+
+/* The header must come alone, as scandump(0) gives it: its length is in the header. */
+static int bf_from_header(FilterObject *o, const uint8_t *buf, size_t len, const char **err) {
+    size_t hlen = 0;
+    int rc = hc_bloom_from_header(BF(o), buf, len, &hlen, err);
+    if (rc == HC_OK && hlen != len) {
+        hc_bloom_free(BF(o));
+        *err = "bad bloom filter header: trailing bytes";
+        return HC_INVALID;
+    }
+    return rc;
+}
+
+static int bf_chunk(const FilterObject *o, uint64_t iter, size_t max_chunk, const uint8_t **out, size_t *outlen,
+                    uint64_t *next) {
+    return hc_bloom_chunk(BF(o), iter, max_chunk, out, outlen, next);
+}
+
+static int bf_load_chunk(FilterObject *o, uint64_t iter, const uint8_t *data, size_t len, const char **err) {
+    return hc_bloom_load_chunk(BF(o), iter, data, len, err);
+}
+
+static const filter_kind bloom_kind = {
+    .name = "BloomFilter",
+    .readonly = bf_readonly,
+    .stale = NULL,
+    .sync = NULL,
+    .clear = bf_clear,
+    .items = bf_items,
+    .heap_bytes = bf_heap_bytes,
+    .parts = bf_parts,
+    .part_info = bf_part_info,
+    .add_batch = bf_add_batch,
+    .contains_batch = bf_contains_batch,
+    .dump_size = bf_dump_size,
+    .dump = bf_dump,
+    .load = bf_load,
+    .header_size = bf_header_size,
+    .write_header = bf_write_header,
+    .from_header = bf_from_header,
+    .chunk = bf_chunk,
+    .load_chunk = bf_load_chunk,
+};
+
+/* ---- BloomFilter's own methods -------------------------------------------------------- */
 
 static PyObject *Bloom_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"capacity", "error_rate", "expansion", "scaling", NULL};
@@ -664,115 +877,19 @@ static PyObject *Bloom_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "expansion must not be negative");
         return NULL;
     }
-    BloomObject *self = (BloomObject *)type->tp_alloc(type, 0);
+    FilterObject *self = filter_alloc(type, &bloom_kind);
     if (!self) return NULL;
     const char *err = NULL;
-    int rc = hc_bloom_init(&self->bf, capacity, error, (unsigned)expansion, scaling ? 0 : HC_BLOOM_NONSCALING, &err);
-    if (rc != HC_OK) {
-        Py_DECREF(self);
-        return raise_status(rc, err);
-    }
-    self->ready = 1;
-    return (PyObject *)self;
+    int rc = hc_bloom_init(BF(self), capacity, error, (unsigned)expansion, scaling ? 0 : HC_BLOOM_NONSCALING, &err);
+    return filter_made(self, rc, err);
 }
 
-static PyObject *bloom_add_result(const hc_bloom *bf, int rc) {
-    if (rc == 1) Py_RETURN_TRUE;
-    if (rc == 0) Py_RETURN_FALSE;
-    /* RedisBloom's words for NONSCALING; a scaling filter is full only at the size limits */
-    return raise_status(rc, (bf->flags & HC_BLOOM_NONSCALING) ? "non scaling filter is full" : "filter is full");
+static PyObject *Bloom_from_bytes(PyTypeObject *type, PyObject *data) {
+    return filter_parse(type, data, &bloom_kind, 1);
 }
 
-static PyObject *Bloom_add(BloomObject *self, PyObject *key) {
-    uint64_t h;
-    if (bf_usable(self, 1) < 0 || hash_key(key, &h) < 0) return NULL;
-    return bloom_add_result(&self->bf, hc_bloom_add(&self->bf, h));
-}
-
-static PyObject *Bloom_contains(BloomObject *self, PyObject *key) {
-    uint64_t h;
-    if (bf_usable(self, 0) < 0 || hash_key(key, &h) < 0) return NULL;
-    return PyBool_FromLong(hc_bloom_contains(&self->bf, h));
-}
-
-static int Bloom_sq_contains(BloomObject *self, PyObject *key) {
-    uint64_t h;
-    if (bf_usable(self, 0) < 0 || hash_key(key, &h) < 0) return -1;
-    return hc_bloom_contains(&self->bf, h);
-}
-
-static Py_ssize_t Bloom_len(BloomObject *self) {
-    if (bf_usable(self, 0) < 0) return -1;
-    return (Py_ssize_t)self->bf.items;
-}
-
-static void bf_add_batch(hc_bloom *bf, const keybatch *kb, signed char *res, int *nomem) {
-    for (Py_ssize_t i = 0; i < kb->n; i++) {
-        int rc = hc_bloom_add(bf, hc_hash64(kb->ptr[i], kb->len[i]));
-        if (rc == HC_NOMEM) {
-            *nomem = 1;
-            return;
-        }
-        res[i] = rc == 1 ? 1 : rc == 0 ? 0 : -1;
-    }
-}
-
-static PyObject *Bloom_add_many(BloomObject *self, PyObject *keys) {
-    if (bf_usable(self, 1) < 0) return NULL;
-    keybatch kb;
-    if (batch_open(&kb, keys) < 0) return NULL;
-    if (bf_usable(self, 1) < 0) {
-        batch_close(&kb);
-        return NULL;
-    }
-    signed char *res = PyMem_Calloc(kb.n ? (size_t)kb.n : 1, 1);
-    if (!res) {
-        batch_close(&kb);
-        return PyErr_NoMemory();
-    }
-    int nomem = 0;
-    if (kb.n >= GIL_FREE_KEYS) {
-        self->busy.write = 1;
-        Py_BEGIN_ALLOW_THREADS bf_add_batch(&self->bf, &kb, res, &nomem);
-        Py_END_ALLOW_THREADS self->busy.write = 0;
-    } else {
-        bf_add_batch(&self->bf, &kb, res, &nomem);
-    }
-    Py_ssize_t n = kb.n;
-    batch_close(&kb);
-    PyObject *out = nomem ? PyErr_NoMemory() : int_list(res, n, 0);
-    PyMem_Free(res);
-    return out;
-}
-
-static void bf_contains_batch(const hc_bloom *bf, const keybatch *kb, signed char *res) {
-    for (Py_ssize_t i = 0; i < kb->n; i++) res[i] = (signed char)hc_bloom_contains(bf, hc_hash64(kb->ptr[i], kb->len[i]));
-}
-
-static PyObject *Bloom_contains_many(BloomObject *self, PyObject *keys) {
-    if (bf_usable(self, 0) < 0) return NULL;
-    keybatch kb;
-    if (batch_open(&kb, keys) < 0) return NULL;
-    if (bf_usable(self, 0) < 0) {
-        batch_close(&kb);
-        return NULL;
-    }
-    signed char *res = PyMem_Calloc(kb.n ? (size_t)kb.n : 1, 1);
-    if (!res) {
-        batch_close(&kb);
-        return PyErr_NoMemory();
-    }
-    if (kb.n >= GIL_FREE_KEYS) {
-        self->busy.read++;
-        Py_BEGIN_ALLOW_THREADS bf_contains_batch(&self->bf, &kb, res);
-        Py_END_ALLOW_THREADS self->busy.read--;
-    } else {
-        bf_contains_batch(&self->bf, &kb, res);
-    }
-    PyObject *out = int_list(res, kb.n, 1);
-    PyMem_Free(res);
-    batch_close(&kb);
-    return out;
+static PyObject *Bloom_from_header(PyTypeObject *type, PyObject *data) {
+    return filter_parse(type, data, &bloom_kind, 0);
 }
 
 static void bf_fill(hc_bloom *bf, const keybatch *kb) {
@@ -786,71 +903,22 @@ static PyObject *Bloom_from_keys(PyTypeObject *type, PyObject *args, PyObject *k
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|d:from_keys", kwlist, &keys, &error)) return NULL;
     keybatch kb;
     if (batch_open(&kb, keys) < 0) return NULL;
-    BloomObject *self = (BloomObject *)type->tp_alloc(type, 0);
+    FilterObject *self = filter_alloc(type, &bloom_kind);
     if (!self) {
         batch_close(&kb);
         return NULL;
     }
     const char *err = NULL;
-    int rc = hc_bloom_init(&self->bf, kb.n ? (uint64_t)kb.n : 1, error, 1, HC_BLOOM_NONSCALING, &err);
-    if (rc != HC_OK) {
-        batch_close(&kb);
-        Py_DECREF(self);
-        return raise_status(rc, err);
-    }
-    self->ready = 1;
-    /* n keys into a filter sized for n: never full, and nothing is allocated, so the
-     * results need no look (the filter is not yet visible to any other thread) */
-    if (kb.n >= GIL_FREE_KEYS) {
-        Py_BEGIN_ALLOW_THREADS bf_fill(&self->bf, &kb);
-        Py_END_ALLOW_THREADS
-    } else {
-        bf_fill(&self->bf, &kb);
+    int rc = hc_bloom_init(BF(self), kb.n ? (uint64_t)kb.n : 1, error, 1, HC_BLOOM_NONSCALING, &err);
+    if (rc == HC_OK) {
+        /* n keys into a filter sized for n: never full, and nothing is allocated, so the
+         * results need no look (the filter is not yet visible to any other thread) */
+        PyThreadState *ts = gil_release_if(kb.n >= GIL_FREE_KEYS);
+        bf_fill(BF(self), &kb);
+        gil_restore(ts);
     }
     batch_close(&kb);
-    return (PyObject *)self;
-}
-
-static PyObject *Bloom_to_bytes(BloomObject *self, PyObject *Py_UNUSED(ignored)) {
-    if (bf_usable(self, 0) < 0) return NULL;
-    uint64_t size = hc_bloom_dump_size(&self->bf);
-    if (size > PY_SSIZE_T_MAX) return PyErr_NoMemory();
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
-    if (!out) return NULL;
-    uint8_t *p = (uint8_t *)PyBytes_AS_STRING(out);
-    if (size >= GIL_FREE_BYTES) {
-        self->busy.read++;
-        Py_BEGIN_ALLOW_THREADS hc_bloom_dump(&self->bf, p);
-        Py_END_ALLOW_THREADS self->busy.read--;
-    } else {
-        hc_bloom_dump(&self->bf, p);
-    }
-    return out;
-}
-
-static PyObject *Bloom_from_bytes(PyTypeObject *type, PyObject *data) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
-    BloomObject *self = (BloomObject *)type->tp_alloc(type, 0);
-    if (!self) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    const char *err = NULL;
-    int rc;
-    if (view.len >= GIL_FREE_BYTES) {
-        Py_BEGIN_ALLOW_THREADS rc = hc_bloom_load(&self->bf, view.buf, (size_t)view.len, &err);
-        Py_END_ALLOW_THREADS
-    } else {
-        rc = hc_bloom_load(&self->bf, view.buf, (size_t)view.len, &err);
-    }
-    PyBuffer_Release(&view);
-    if (rc != HC_OK) {
-        Py_DECREF(self);
-        return raise_status(rc == HC_FULL ? HC_INVALID : rc, err);
-    }
-    self->ready = 1;
-    return (PyObject *)self;
+    return filter_made(self, rc, err);
 }
 
 static PyObject *Bloom_frombuffer(PyTypeObject *type, PyObject *args, PyObject *kwds) {
@@ -858,7 +926,7 @@ static PyObject *Bloom_frombuffer(PyTypeObject *type, PyObject *args, PyObject *
     PyObject *data;
     int verify = 1;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|p:frombuffer", kwlist, &data, &verify)) return NULL;
-    BloomObject *self = (BloomObject *)type->tp_alloc(type, 0);
+    BloomObject *self = (BloomObject *)filter_alloc(type, &bloom_kind);
     if (!self) return NULL;
     if (PyObject_GetBuffer(data, &self->view, PyBUF_SIMPLE) < 0) {
         Py_DECREF(self);
@@ -866,145 +934,51 @@ static PyObject *Bloom_frombuffer(PyTypeObject *type, PyObject *args, PyObject *
     }
     self->has_view = 1;
     const char *err = NULL;
-    int rc;
-    if (verify && self->view.len >= GIL_FREE_BYTES) {
-        Py_BEGIN_ALLOW_THREADS rc = hc_bloom_view(&self->bf, self->view.buf, (size_t)self->view.len, 1, &err);
-        Py_END_ALLOW_THREADS
-    } else {
-        rc = hc_bloom_view(&self->bf, self->view.buf, (size_t)self->view.len, verify, &err);
-    }
-    if (rc != HC_OK) {
-        Py_DECREF(self);
-        return raise_status(rc == HC_FULL ? HC_INVALID : rc, err);
-    }
-    self->ready = 1;
-    return (PyObject *)self;
+    /* only the checksum of the whole buffer is worth releasing the GIL for */
+    PyThreadState *ts = gil_release_if(verify && self->view.len >= GIL_FREE_BYTES);
+    int rc = hc_bloom_view(&self->bf, self->view.buf, (size_t)self->view.len, verify, &err);
+    gil_restore(ts);
+    return filter_made(&self->base, rc == HC_FULL ? HC_INVALID : rc, err);
 }
 
-static PyObject *Bloom_header(BloomObject *self, PyObject *Py_UNUSED(ignored)) {
-    if (bf_usable(self, 0) < 0) return NULL;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)hc_bloom_header_size(&self->bf));
-    if (out) hc_bloom_write_header(&self->bf, (uint8_t *)PyBytes_AS_STRING(out));
-    return out;
+static PyObject *bloom_add_result(const hc_bloom *bf, int rc) {
+    if (rc == 1) Py_RETURN_TRUE;
+    if (rc == 0) Py_RETURN_FALSE;
+    /* RedisBloom's words for NONSCALING; a scaling filter is full only at the size limits */
+    return raise_status(rc, (bf->flags & HC_BLOOM_NONSCALING) ? "non scaling filter is full" : "filter is full");
 }
 
-static PyObject *Bloom_from_header(PyTypeObject *type, PyObject *data) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
-    BloomObject *self = (BloomObject *)type->tp_alloc(type, 0);
-    if (!self) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    const char *err = NULL;
-    size_t hlen = 0;
-    int rc = hc_bloom_from_header(&self->bf, view.buf, (size_t)view.len, &hlen, &err);
-    if (rc == HC_OK && hlen != (size_t)view.len) {
-        hc_bloom_free(&self->bf);
-        rc = HC_INVALID;
-        err = "bad bloom filter header: trailing bytes";
-    }
-    PyBuffer_Release(&view);
-    if (rc != HC_OK) {
-        Py_DECREF(self);
-        return raise_status(rc, err);
-    }
-    self->ready = 1;
-    return (PyObject *)self;
+/* The per-key methods call hc_bloom_* directly (see the top of the shared part). */
+
+static PyObject *Bloom_add(BloomObject *self, PyObject *key) {
+    uint64_t h;
+    if (filter_usable(&self->base, 1) < 0 || hash_key(key, &h) < 0) return NULL;
+    return bloom_add_result(&self->bf, hc_bloom_add(&self->bf, h));
 }
 
-static PyObject *Bloom_scandump(BloomObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"iterator", "max_chunk", NULL};
-    PyObject *itobj;
-    Py_ssize_t max_chunk = DEFAULT_MAX_CHUNK;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n:scandump", kwlist, &itobj, &max_chunk)) return NULL;
-    uint64_t iter;
-    if (parse_iter(itobj, &iter) < 0 || bf_usable(self, 0) < 0) return NULL;
-    if (max_chunk < 1) {
-        PyErr_SetString(PyExc_ValueError, "max_chunk must be at least 1");
-        return NULL;
-    }
-    if (iter == 0) {
-        PyObject *hdr = Bloom_header(self, NULL);
-        if (!hdr) return NULL;
-        return Py_BuildValue("(iN)", 1, hdr);
-    }
-    const uint8_t *p = NULL;
-    size_t n = 0;
-    uint64_t next = 0;
-    if (!hc_bloom_chunk(&self->bf, iter, (size_t)max_chunk, &p, &n, &next)) p = NULL;
-    return chunk_reply(next, p, n);
+static PyObject *Bloom_contains(BloomObject *self, PyObject *key) {
+    uint64_t h;
+    if (filter_usable(&self->base, 0) < 0 || hash_key(key, &h) < 0) return NULL;
+    return PyBool_FromLong(hc_bloom_contains(&self->bf, h));
 }
 
-static PyObject *Bloom_loadchunk(BloomObject *self, PyObject *args) {
-    PyObject *itobj;
-    Py_buffer view;
-    if (!PyArg_ParseTuple(args, "Oy*:loadchunk", &itobj, &view)) return NULL;
-    uint64_t iter;
-    if (parse_iter(itobj, &iter) < 0 || bf_usable(self, 1) < 0) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    const char *err = NULL;
-    int rc = hc_bloom_load_chunk(&self->bf, iter, view.buf, (size_t)view.len, &err);
-    PyBuffer_Release(&view);
-    if (rc != HC_OK) return raise_status(rc, err);
-    Py_RETURN_NONE;
+static int Bloom_sq_contains(BloomObject *self, PyObject *key) {
+    uint64_t h;
+    if (filter_usable(&self->base, 0) < 0 || hash_key(key, &h) < 0) return -1;
+    return hc_bloom_contains(&self->bf, h);
 }
+
+static PyObject *Bloom_add_many(BloomObject *self, PyObject *keys) { return filter_batch(&self->base, keys, 1, 0); }
 
 static PyObject *Bloom_estimate(BloomObject *self, PyObject *Py_UNUSED(ignored)) {
-    if (bf_usable(self, 0) < 0) return NULL;
-    double est;
-    self->busy.read++;
-    Py_BEGIN_ALLOW_THREADS est = hc_bloom_estimate(&self->bf);
-    Py_END_ALLOW_THREADS self->busy.read--;
+    if (filter_usable(&self->base, 0) < 0) return NULL;
+    PyThreadState *ts = busy_release(&self->base, 0, 1);
+    double est = hc_bloom_estimate(&self->bf);
+    busy_restore(&self->base, 0, ts);
     return PyFloat_FromDouble(est);
 }
 
-static PyObject *Bloom_reduce(BloomObject *self, PyObject *Py_UNUSED(ignored)) {
-    PyObject *data = Bloom_to_bytes(self, NULL);
-    if (!data) return NULL;
-    PyObject *ctor = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "from_bytes");
-    if (!ctor) {
-        Py_DECREF(data);
-        return NULL;
-    }
-    return Py_BuildValue("(N(N))", ctor, data);
-}
-
-static PyObject *Bloom_sizeof(BloomObject *self, PyObject *Py_UNUSED(ignored)) {
-    uint64_t n = (uint64_t)Py_TYPE(self)->tp_basicsize;
-    if (self->ready && busy_check(&self->busy, 0) < 0) return NULL;
-    if (self->ready) {
-        n += sizeof(hc_bloom_link) * self->bf.num_links;
-        if (!self->bf.borrowed) n += hc_bloom_table_bytes(&self->bf);
-    }
-    return PyLong_FromUnsignedLongLong(n);
-}
-
-static PyObject *Bloom_filters(BloomObject *self, void *Py_UNUSED(closure)) {
-    if (bf_usable(self, 0) < 0) return NULL;
-    PyObject *list = PyList_New(self->bf.num_links);
-    if (!list) return NULL;
-    for (uint32_t i = 0; i < self->bf.num_links; i++) {
-        const hc_bloom_link *l = &self->bf.links[i];
-        PyObject *d = Py_BuildValue("{sKsKsdsKsI}", "capacity", (unsigned long long)l->entries, "items",
-                                    (unsigned long long)l->items, "error_rate", l->error, "bits",
-                                    (unsigned long long)l->bits, "hashes", (unsigned int)l->hashes);
-        if (!d) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        PyList_SET_ITEM(list, i, d);
-    }
-    return list;
-}
-
-#define BF_GETTER(name, expr)                                                                                     \
-    static PyObject *Bloom_get_##name(BloomObject *self, void *Py_UNUSED(closure)) {                                \
-        if (bf_usable(self, 0) < 0) return NULL;                                                                  \
-        return expr;                                                                                              \
-    }
+#define BF_GETTER(name, expr) FILTER_GETTER(Bloom, BloomObject, name, expr)
 
 BF_GETTER(items, PyLong_FromUnsignedLongLong(self->bf.items))
 BF_GETTER(capacity, PyLong_FromUnsignedLongLong(hc_bloom_capacity(&self->bf)))
@@ -1019,8 +993,8 @@ BF_GETTER(bits_per_item, PyFloat_FromDouble(8.0 * (double)hc_bloom_table_bytes(&
                                             (double)hc_bloom_capacity(&self->bf)))
 
 static PyObject *Bloom_repr(BloomObject *self) {
-    if (!self->ready) return PyUnicode_FromFormat("<%s (uninitialised)>", Py_TYPE(self)->tp_name);
-    if (self->busy.write) return PyUnicode_FromFormat("<%s (busy)>", Py_TYPE(self)->tp_name);
+    if (!self->base.ready) return PyUnicode_FromFormat("<%s (uninitialised)>", Py_TYPE(self)->tp_name);
+    if (self->base.busy_write) return PyUnicode_FromFormat("<%s (busy)>", Py_TYPE(self)->tp_name);
     return PyUnicode_FromFormat("<%s items=%llu capacity=%llu filters=%u%s>", Py_TYPE(self)->tp_name,
                                 (unsigned long long)self->bf.items,
                                 (unsigned long long)hc_bloom_capacity(&self->bf), (unsigned)self->bf.num_links,
@@ -1033,24 +1007,24 @@ static PyMethodDef Bloom_methods[] = {
     {"contains", (PyCFunction)Bloom_contains, METH_O, "contains(key) -> bool: False means certainly absent."},
     {"add_many", (PyCFunction)Bloom_add_many, METH_O,
      "add_many(keys) -> list[int]: 1 added, 0 present, -1 full (BF.MADD / BF.INSERT)."},
-    {"contains_many", (PyCFunction)Bloom_contains_many, METH_O, "contains_many(keys) -> list[bool]"},
+    {"contains_many", (PyCFunction)Filter_contains_many, METH_O, "contains_many(keys) -> list[bool]"},
     {"from_keys", (PyCFunction)(void (*)(void))Bloom_from_keys, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
      "from_keys(keys, error_rate=0.01) -> BloomFilter: a non-scaling filter sized for and holding keys."},
-    {"to_bytes", (PyCFunction)Bloom_to_bytes, METH_NOARGS, "to_bytes() -> bytes: the whole filter."},
+    {"to_bytes", (PyCFunction)Filter_to_bytes, METH_NOARGS, "to_bytes() -> bytes: the whole filter."},
     {"from_bytes", (PyCFunction)Bloom_from_bytes, METH_O | METH_CLASS,
      "from_bytes(data) -> BloomFilter: a mutable copy of to_bytes() output."},
     {"frombuffer", (PyCFunction)(void (*)(void))Bloom_frombuffer, METH_VARARGS | METH_KEYWORDS | METH_CLASS,
      "frombuffer(buffer, verify=True) -> BloomFilter: a read-only filter reading buffer in place."},
-    {"header", (PyCFunction)Bloom_header, METH_NOARGS, "header() -> bytes: what scandump(0) returns."},
+    {"header", (PyCFunction)Filter_header, METH_NOARGS, "header() -> bytes: what scandump(0) returns."},
     {"from_header", (PyCFunction)Bloom_from_header, METH_O | METH_CLASS,
      "from_header(data) -> BloomFilter: an empty filter shaped by a scandump header."},
-    {"scandump", (PyCFunction)(void (*)(void))Bloom_scandump, METH_VARARGS | METH_KEYWORDS,
+    {"scandump", (PyCFunction)(void (*)(void))Filter_scandump, METH_VARARGS | METH_KEYWORDS,
      "scandump(iterator, max_chunk=16 MiB) -> (next_iterator, bytes | None): BF.SCANDUMP."},
-    {"loadchunk", (PyCFunction)Bloom_loadchunk, METH_VARARGS, "loadchunk(iterator, data) -> None: BF.LOADCHUNK."},
+    {"loadchunk", (PyCFunction)Filter_loadchunk, METH_VARARGS, "loadchunk(iterator, data) -> None: BF.LOADCHUNK."},
     {"estimate_cardinality", (PyCFunction)Bloom_estimate, METH_NOARGS,
      "estimate_cardinality() -> float: distinct items estimated from the bits set."},
-    {"__reduce__", (PyCFunction)Bloom_reduce, METH_NOARGS, NULL},
-    {"__sizeof__", (PyCFunction)Bloom_sizeof, METH_NOARGS, NULL},
+    {"__reduce__", (PyCFunction)Filter_reduce, METH_NOARGS, NULL},
+    {"__sizeof__", (PyCFunction)Filter_sizeof, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1065,12 +1039,12 @@ static PyGetSetDef Bloom_getset[] = {
     GETSET(Bloom, hashes, "probes per item in the first link"),
     GETSET(Bloom, table_bytes, "bytes of all bit arrays"),
     GETSET(Bloom, bits_per_item, "bits per item of capacity"),
-    {"filters", (getter)Bloom_filters, NULL, "per link: capacity, items, error_rate, bits, hashes", NULL},
+    {"filters", (getter)Filter_filters, NULL, "per link: capacity, items, error_rate, bits, hashes", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PySequenceMethods Bloom_as_sequence = {
-    .sq_length = (lenfunc)Bloom_len,
+    .sq_length = (lenfunc)Filter_len,
     .sq_contains = (objobjproc)Bloom_sq_contains,
 };
 
@@ -1078,7 +1052,7 @@ static PyTypeObject BloomType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "hypercache.native._native.BloomFilter",
     .tp_basicsize = sizeof(BloomObject),
-    .tp_dealloc = (destructor)Bloom_dealloc,
+    .tp_dealloc = (destructor)Filter_dealloc,
     .tp_repr = (reprfunc)Bloom_repr,
     .tp_as_sequence = &Bloom_as_sequence,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
