@@ -176,3 +176,59 @@ def test_sigterm_exits_cleanly_and_shutdown_keeps_data(tmp_path) -> None:
     srv3 = ServerProcess(data_dir=data).start()
     crash_torture.wait_ready(srv3.port)
     assert srv3.stop(signal.SIGINT) == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MB tmpfs of our own (needs root; skipped elsewhere)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or os.system(f"mount -t tmpfs -o size=16m tmpfs {mount} 2>/dev/null") != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield str(mount)
+    finally:
+        os.system(f"umount -l {mount}")
+
+
+def test_full_disk_refuses_writes_keeps_reads_and_recovers(small_disk) -> None:
+    data = os.path.join(small_disk, "data")
+    ballast = os.path.join(small_disk, "ballast")
+    srv = ServerProcess("--memtable-size", "1mb", data_dir=data).start()
+    try:
+        client = crash_torture.wait_ready(srv.port)
+        client.set("kept", "1")
+        with open(ballast, "wb") as fh:  # leave ~2 MB free
+            free = shutil.disk_usage(small_disk).free
+            fh.write(b"\0" * max(0, free - 2 * 1024 * 1024))
+        acked = {}
+        refused = None
+        for i in range(5000):
+            try:
+                client.set(f"k:{i}", b"z" * 2000)
+                acked[f"k:{i}"] = True
+            except redis.ResponseError as err:
+                refused = str(err)
+                break
+        assert refused is not None and refused.startswith("MISCONF"), refused
+        assert client.info("persistence")["aof_last_write_status"] == "err"
+        assert client.get("kept") == b"1"  # reads keep working
+        with pytest.raises(redis.ResponseError, match="^MISCONF"):
+            client.set("more", "x")
+        os.unlink(ballast)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.set("more", "x")
+                break
+            except redis.ResponseError:
+                assert time.monotonic() < deadline, "writes did not resume once space returned"
+                time.sleep(0.2)
+        assert client.info("persistence")["aof_last_write_status"] == "ok"
+    finally:
+        srv.stop()
+    with ServerProcess(data_dir=data) as srv:
+        client = crash_torture.wait_ready(srv.port)
+        assert client.get("kept") == b"1" and client.get("more") == b"x"
+        keys = list(acked)
+        assert all(v == b"z" * 2000 for v in client.mget(keys))

@@ -41,6 +41,9 @@ class ColdTier:
         self.negative_lookups = 0  # the filter said "absent": no store read
         self.false_positives = 0  # the filter said "maybe", the store said absent
         self.rebuild_seconds = 0.0
+        # Set by the server while flushes or compactions fail (a full disk): with the
+        # store stalled behind them, writes are refused rather than left waiting.
+        self.background_error: str | None = None
 
     # ---- start-up ----------------------------------------------------------------------
 
@@ -136,7 +139,11 @@ class ColdTier:
     def writes_refused(self) -> str | None:
         """The store's MISCONF error line while it refuses writes, else None."""
         err = self.storage.write_error
-        return None if err is None else str(err)
+        if err is not None:
+            return str(err)
+        if self.background_error is not None and self.storage.write_stall:
+            return f"MISCONF Errors writing to disk in the background: {self.background_error}"
+        return None
 
     # ---- iteration ---------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ log = logging.getLogger("hypercache.storage")
 
 JOB_POLL_S = 0.05  # how often an idle job runner asks the store for work
 HOUSEKEEPING_S = 1.0  # obsolete-file deletion and write retries
+LOADING_LOG_S = 2.0  # progress lines during a long WAL replay
 
 
 def storage_options(config: Config) -> StorageOptions:
@@ -58,8 +59,15 @@ class Persistence:
         directory = os.path.join(self.config.dir, "store")
         started = time.monotonic()
 
-        def progress(done: int, total: int) -> None:
+        last_log = [started]
+
+        def progress(done: int, total: int) -> None:  # called from the loading thread
             self.loading_progress = (done, total)
+            now = time.monotonic()
+            if now - last_log[0] >= LOADING_LOG_S:
+                last_log[0] = now
+                log.info("Loading: %d of %d WAL bytes replayed (%.0f%%)", done, total,
+                         100 * done / total if total else 100)
 
         def open_and_rebuild() -> tuple[Storage, ColdTier, int, dict[bytes, int]]:
             storage = Storage.open(directory, storage_options(self.config), progress)
@@ -109,8 +117,11 @@ class Persistence:
     async def wait_unstalled(self, limit_s: float = 10.0) -> None:
         """Hold a writer's reply while the store catches up (back-pressure, as RocksDB's
         write stall): memory stays bounded when clients write faster than flushes run."""
+        storage = self.storage
+        assert storage is not None
         with trio.move_on_after(limit_s):
-            while self.write_stall:
+            # While writes are refused the store cannot catch up: -MISCONF answers instead.
+            while storage.write_stall and storage.writable and not (self.cold and self.cold.background_error):
                 await trio.sleep(0.005)
 
     def request_sync(self) -> None:
@@ -165,11 +176,15 @@ class Persistence:
             try:
                 result = await trio.to_thread.run_sync(run_in_child, job, abandon_on_cancel=True)
             except Exception as err:  # a failed job changes nothing; the store retries
-                log.error("storage: background job failed: %s", err)
-                storage.abandon(job, err)
+                storage.abandon(job, err)  # logs it
+                if self.cold is not None:
+                    self.cold.background_error = str(err)
                 await trio.sleep(1)
                 continue
             storage.install(result)
+            if self.cold is not None and self.cold.background_error is not None:
+                log.warning("storage: background jobs work again")
+                self.cold.background_error = None
 
     async def run_housekeeping(self) -> None:
         """Delete obsolete files off the loop's thread; retry writes after an I/O error."""
