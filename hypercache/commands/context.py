@@ -120,6 +120,8 @@ class Context:
         self.close_after_reply = False
         self.drop_output = False  # close without sending what the batch produced
         self.kill: Callable[[], None] = lambda: None
+        # send bytes to this client outside a reply, in order with them (MONITOR)
+        self.push: Callable[[bytes], None] = lambda data: None
         self.query_buffer_bytes = 0
         # CLIENT NO-EVICT / NO-TOUCH, and the socket's descriptor for CLIENT LIST
         # (-1 until the network layer sets it, as Redis shows for fake clients)

@@ -1,7 +1,10 @@
-"""One client connection: read, parse the whole batch, execute it, answer with one send.
+"""One client connection: its socket, parser, command context and pending output.
 
-Commands run synchronously between two awaits, so a pipelined batch executes
-atomically and costs one recv and one send however many requests it holds.
+The reactor (reactor.py) owns every connection and calls `handle_input` with what a
+read returned: the whole batch is parsed and executed synchronously, its replies are
+appended to `out`, and the reactor sends them once the round's WAL write is done, so a
+pipelined batch executes atomically and costs one recv and one send however many
+requests it holds.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ RECV_SIZE = 256 * 1024
 
 
 async def send_all(sock: trio.socket.SocketType, data: bytes | bytearray) -> int:
-    """Send every byte of `data` (trio.socket has no sendall)."""
+    """Send every byte of `data` on a trio socket (trio.socket has no sendall)."""
     view = memoryview(data)
     total = len(view)
     sent = 0
@@ -34,73 +37,59 @@ async def send_all(sock: trio.socket.SocketType, data: bytes | bytearray) -> int
     return total
 
 
-def _address(sockaddr: object) -> str:
+def address(sockaddr: object) -> str:
+    """host:port as CLIENT LIST shows it ([host]:port for IPv6)."""
     if isinstance(sockaddr, tuple) and len(sockaddr) >= 2:
         host, port = sockaddr[0], sockaddr[1]
         return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
     return str(sockaddr)
 
 
-async def serve_connection(state: ServerState, sock: trio.socket.SocketType) -> None:
-    """Serve one client until it quits, breaks the protocol, is killed or the server stops."""
-    try:
-        sock.setsockopt(pysocket.IPPROTO_TCP, pysocket.TCP_NODELAY, 1)
-        peer, local = _address(sock.getpeername()), _address(sock.getsockname())
-    except OSError:  # the client is already gone
-        sock.close()
-        return
-    ctx = Context(state, addr=peer, laddr=local)
-    ctx.fd = sock.fileno()
-    config = state.config
-    reader = RequestReader(config.proto_max_bulk_len, config.client_query_buffer_limit)
-    reader.authenticated = ctx.authenticated
-    state.clients[ctx.id] = ctx
-    stats = state.stats
-    stats.total_connections_received += 1
-    keyspace = state.keyspace
-    acked_seq = 0  # the newest write seq this client has had an answer for
-    with sock, trio.CancelScope() as scope:
-        ctx.kill = scope.cancel
-        try:
-            while True:
-                data = await sock.recv(RECV_SIZE)
-                if not data:
-                    break
-                stats.net_input_bytes += len(data)
-                ctx.last_interaction = time.monotonic()
-                reader.feed(data)
-                out = bytearray()
-                for args in reader.read_requests():
-                    write_reply(out, execute(ctx, args), ctx.proto)
-                    if ctx.close_after_reply:
-                        break
-                persistence = state.persistence  # None while loading, or a pure cache
-                if persistence is not None:
-                    seq = persistence.after_batch()
-                    if seq > acked_seq:
-                        if persistence.reply_waits_for_sync:
-                            await persistence.wait_durable(seq)
-                        if persistence.write_stall:
-                            await persistence.wait_unstalled()
-                        acked_seq = seq
-                if keyspace.maxmemory:
-                    keyspace.enforce_memory_limit()
-                reader.authenticated = ctx.authenticated
-                error = reader.error
-                if error is not None and not ctx.close_after_reply:
-                    ctx.close_after_reply = True
-                    if not isinstance(error, QueryBufferLimit):
-                        write_reply(out, ErrorReply(error.reply_line()), ctx.proto)
-                    log.debug("closing client %s: %s", peer, error)
-                ctx.query_buffer_bytes = reader.pending_bytes()
-                if ctx.drop_output:
-                    break
-                if out:
-                    stats.net_output_bytes += await send_all(sock, out)
-                if ctx.close_after_reply:
-                    break
-        except (ConnectionError, OSError) as err:
-            log.debug("client %s: %s", peer, err)
-        finally:
-            ctx.reset_multi()
-            state.clients.pop(ctx.id, None)
+class Connection:
+    """A client as the reactor serves it."""
+
+    __slots__ = ("sock", "fd", "ctx", "reader", "out", "acked_seq", "hold_seq", "hold_since",
+                 "closing", "registered_events", "peer")
+
+    def __init__(self, state: ServerState, sock: pysocket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.peer = address(sock.getpeername())
+        self.ctx = Context(state, addr=self.peer, laddr=address(sock.getsockname()))
+        self.ctx.fd = self.fd
+        config = state.config
+        self.reader = RequestReader(config.proto_max_bulk_len, config.client_query_buffer_limit)
+        self.reader.authenticated = self.ctx.authenticated
+        self.out = bytearray()  # replies not sent yet
+        self.acked_seq = 0  # the newest write seq this client has had an answer for
+        self.hold_seq = 0  # > 0: `out` waits for this seq to be durable (appendfsync always)
+        self.hold_since = 0.0  # when the hold began (write stalls give up after a while)
+        self.closing = False  # close once `out` is sent
+        self.registered_events = 0  # what the epoll set watches for this socket now
+
+    def handle_input(self, data: bytes) -> None:
+        """Parse and execute everything `data` completes; replies go to `out`."""
+        ctx = self.ctx
+        ctx.server.stats.net_input_bytes += len(data)
+        ctx.last_interaction = time.monotonic()
+        reader = self.reader
+        reader.feed(data)
+        out = self.out
+        for args in reader.read_requests():
+            # ctx.proto is read after execute: HELLO's own reply is in the new protocol
+            write_reply(out, execute(ctx, args), ctx.proto)
+            if ctx.close_after_reply:
+                break
+        reader.authenticated = ctx.authenticated
+        error = reader.error
+        if error is not None and not ctx.close_after_reply:
+            ctx.close_after_reply = True
+            if not isinstance(error, QueryBufferLimit):
+                write_reply(out, ErrorReply(error.reply_line()), ctx.proto)
+            log.debug("closing client %s: %s", self.peer, error)
+        ctx.query_buffer_bytes = reader.pending_bytes()
+        if ctx.drop_output:
+            out.clear()
+            self.closing = True
+        elif ctx.close_after_reply:
+            self.closing = True

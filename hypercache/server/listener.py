@@ -11,8 +11,9 @@ import trio
 
 from hypercache.commands.context import ServerState
 from hypercache.config import Config
-from hypercache.server.connection import send_all, serve_connection
+from hypercache.server.connection import send_all
 from hypercache.server.persistence import Persistence
+from hypercache.server.reactor import Reactor
 from hypercache.server.services import active_expiry, idle_client_reaper
 
 log = logging.getLogger("hypercache.server")
@@ -32,6 +33,7 @@ class Server:
         self.state.request_shutdown = self._request_shutdown
         self._cancel_loading = lambda: None
         self.listeners: list[trio.socket.SocketType] = []
+        self.reactor = Reactor(self.state)
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Bind, serve, and return after SHUTDOWN or SIGTERM/SIGINT."""
@@ -41,6 +43,7 @@ class Server:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_signals)
+                nursery.start_soon(self.reactor.run)
                 for listener in self.listeners:
                     nursery.start_soon(self._accept_loop, listener, nursery)
                 task_status.started(self.state.tcp_port)
@@ -76,6 +79,7 @@ class Server:
             return False
         self.state.persistence = persistence
         self.state.request_sync = persistence.request_sync
+        persistence.on_progress = self.reactor.wake
         persistence.start_services(nursery)
         return True
 
@@ -117,7 +121,7 @@ class Server:
                 self.state.stats.rejected_connections += 1
                 nursery.start_soon(self._refuse, conn)
                 continue
-            nursery.start_soon(serve_connection, self.state, conn)
+            self.reactor.add(conn)
 
     @staticmethod
     async def _refuse(conn: trio.socket.SocketType) -> None:

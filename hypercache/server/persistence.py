@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Callable
 
 import trio
 
@@ -22,6 +23,7 @@ from hypercache.storage import Storage, StorageOptions, WriteRefusedError, run_i
 
 log = logging.getLogger("hypercache.storage")
 
+STALL_HOLD_LIMIT_S = 10.0  # a write stall delays replies at most this long
 JOB_POLL_S = 0.05  # how often an idle job runner asks the store for work
 HOUSEKEEPING_S = 1.0  # obsolete-file deletion and write retries
 LOADING_LOG_S = 2.0  # progress lines during a long WAL replay
@@ -47,9 +49,12 @@ class Persistence:
         self.cold: ColdTier | None = None
         self.loading_progress = (0, 0)  # WAL bytes replayed, of total
         self._sync_wanted = trio.Event()
-        self._sync_done = trio.Event()
+        # Called after each fsync and each installed job: the reactor re-checks the
+        # replies it holds (set by the server).
+        self.on_progress: Callable[[], None] = lambda: None
         self._policy = None
         self.last_sync_error: str | None = None
+        self._handed_seq = -1  # the store's last_seq at the last write_pending()
 
     # ---- opening -----------------------------------------------------------------------
 
@@ -99,45 +104,32 @@ class Persistence:
         its write-refused state (later writes get -MISCONF), nothing buffered is lost."""
         storage = self.storage
         assert storage is not None
-        try:
-            storage.write_pending()
-        except WriteRefusedError:
-            pass  # logged by the store
-        return storage.last_seq
+        seq = storage.last_seq
+        if seq != self._handed_seq:  # a read-only batch costs nothing here
+            self._handed_seq = seq
+            try:
+                storage.write_pending()
+            except WriteRefusedError:
+                pass  # logged by the store; the housekeeper retries
+        return seq
 
-    @property
-    def reply_waits_for_sync(self) -> bool:
-        return self._policy is not None and self._policy.reply_waits_for_sync
-
-    @property
-    def write_stall(self) -> bool:
-        """Flushes or L0 compactions are behind (the store's advice)."""
-        return self.storage is not None and self.storage.write_stall
-
-    async def wait_unstalled(self, limit_s: float = 10.0) -> None:
-        """Hold a writer's reply while the store catches up (back-pressure, as RocksDB's
-        write stall): memory stays bounded when clients write faster than flushes run."""
+    def must_hold(self, seq: int, held_for: float = 0.0) -> bool:
+        """Must replies that depend on write `seq` wait? Under appendfsync always until
+        an fsync covers it (however long the disk fails: a reply means durable); and
+        while the store stalls writes (flushes behind), up to STALL_HOLD_LIMIT_S, as
+        back-pressure that keeps memory bounded. Never while writes are refused
+        (those clients get -MISCONF instead)."""
         storage = self.storage
         assert storage is not None
-        with trio.move_on_after(limit_s):
-            # While writes are refused the store cannot catch up: -MISCONF answers instead.
-            while storage.write_stall and storage.writable and not (self.cold and self.cold.background_error):
-                await trio.sleep(0.005)
+        if self._policy is not None and self._policy.reply_waits_for_sync and storage.synced_seq < seq:
+            return True
+        if held_for < STALL_HOLD_LIMIT_S and storage.write_stall and storage.writable:
+            return self.cold is None or self.cold.background_error is None
+        return False
 
     def request_sync(self) -> None:
-        """Have the syncer fsync the WAL soon (BGSAVE's sealed files share it)."""
+        """Have the syncer fsync the WAL soon (held replies, BGSAVE's sealed files)."""
         self._sync_wanted.set()
-
-    async def wait_durable(self, seq: int) -> None:
-        """Under appendfsync always: return once an fsync covers `seq` (group commit: one
-        fsync serves every connection waiting meanwhile). While the disk fails, keep
-        waiting: a reply means the write is on stable storage."""
-        storage = self.storage
-        assert storage is not None
-        while storage.synced_seq < seq:
-            done = self._sync_done
-            self._sync_wanted.set()
-            await done.wait()
 
     # ---- background tasks (started in the server's nursery) ------------------------------
 
@@ -161,8 +153,7 @@ class Persistence:
                 except WriteRefusedError as err:
                     self.last_sync_error = str(err)
                     await trio.sleep(0.1)  # the housekeeper retries; do not spin
-            done, self._sync_done = self._sync_done, trio.Event()
-            done.set()
+            self.on_progress()
 
     async def run_jobs(self) -> None:
         """Run flush and compaction jobs, one at a time per runner, in child processes."""
@@ -182,6 +173,7 @@ class Persistence:
                 await trio.sleep(1)
                 continue
             storage.install(result)
+            self.on_progress()
             if self.cold is not None and self.cold.background_error is not None:
                 log.warning("storage: background jobs work again")
                 self.cold.background_error = None
