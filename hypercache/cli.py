@@ -225,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
 def run(config: Config) -> int:
     import trio
 
-    from hypercache.server import Server
+    try:
+        from hypercache.server import Server
+    except ImportError as err:  # the C extension was not built: say so, no traceback
+        fail(str(err), EXIT_FAILURE)
 
     log.warning("oO0OoO0OoO0Oo HyperCache is starting oO0OoO0OoO0Oo")
     log.warning("HyperCache version=%s, bits=64, pid=%d, just started", __version__, os.getpid())

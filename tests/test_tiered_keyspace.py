@@ -72,7 +72,7 @@ def check_against_model(t: Tiered, model: dict[bytes, tuple[bytes, int | None]],
     live = {k: v for k, v in model.items() if v[1] is None or v[1] > now}
     for key in names:
         if key in live:
-            assert t.ks.might_exist(key), f"filter false negative for {key!r}"
+            assert t.ks.cold.might_exist(key), f"filter false negative for {key!r}"
         expected = live.get(key)
         got = t.ks.peek(key)
         assert got == (expected[0] if expected else None), key
