@@ -61,6 +61,9 @@ class Config:
     logfile: str = ""
     slowlog_log_slower_than: int = 10000  # microseconds
     slowlog_max_len: int = 128
+    latency_monitor_threshold: int = 0  # milliseconds; 0 = the latency monitor is off
+    latency_tracking: bool = True  # per-command histograms (INFO latencystats)
+    latency_tracking_info_percentiles: str = "50 99 99.9"
     admin_bind_addr: str = "127.0.0.1:7080"
     # where the config came from (CONFIG REWRITE writes back there)
     config_file: str | None = None

@@ -197,6 +197,16 @@ def _parse_node_id(value: str) -> str:
     return value
 
 
+def _parse_percentiles(value: str) -> str:
+    """Redis's latency-tracking-info-percentiles: numbers from 0 to 100, as given."""
+    words = value.split()
+    for word in words:
+        number = parse_float(word.encode())
+        if number is None or not 0.0 <= number <= 100.0:
+            raise ValueProblem("Invalid latency-tracking-info-percentiles parameters")
+    return " ".join(words)
+
+
 def _parse_host(value: str) -> str:
     if not valid_host(value):
         raise ValueProblem(f"'{value}' is not an IP address or host name")
@@ -308,6 +318,11 @@ PARAMS_LIST: list[Param] = [
     _P("logfile", "logfile", text(), "log file (empty: standard output)", mutable=False, metavar="FILE"),
     _P("slowlog-log-slower-than", "slowlog_log_slower_than", integer(-1, INT64_MAX), "slow log threshold in microseconds (-1: off)", metavar="USEC"),
     _P("slowlog-max-len", "slowlog_max_len", integer(0, INT64_MAX), "slow log length"),
+    _P("latency-monitor-threshold", "latency_monitor_threshold", integer(0, INT64_MAX),
+       "latency monitor threshold in milliseconds (0: off)", metavar="MS"),
+    _P("latency-tracking", "latency_tracking", BOOL, "per-command latency percentiles in INFO latencystats", metavar="yes|no"),
+    _P("latency-tracking-info-percentiles", "latency_tracking_info_percentiles", text(_parse_percentiles),
+       "percentiles INFO latencystats shows", metavar="'50 99 99.9'"),
     _P("admin-bind", "admin_bind_addr", text(_parse_host), "address of the admin HTTP endpoint", mutable=False,
        getter=_admin_bind_get, setter=_admin_bind_set, metavar="ADDR"),
     _P("admin-port", "admin_bind_addr", integer(0, 65535), "port of the admin HTTP endpoint (0: off)", mutable=False,
@@ -340,7 +355,7 @@ def _scalar_text(value: Any, lists: bool = False) -> str:
         return ""
     if isinstance(value, (int, float, str)):
         return str(value)
-    if lists and isinstance(value, list) and all(isinstance(v, (str, int)) for v in value):
+    if lists and isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
         return " ".join(str(v) for v in value)
     if isinstance(value, dict):
         raise ValueProblem("expected a single value, not a mapping")
@@ -402,6 +417,9 @@ _YAML = [
     _from_param("logging.file", "logfile"),
     _from_param("slowlog.log_slower_than", "slowlog-log-slower-than"),
     _from_param("slowlog.max_len", "slowlog-max-len"),
+    _from_param("latency.monitor_threshold", "latency-monitor-threshold"),
+    _from_param("latency.tracking", "latency-tracking"),
+    _from_param("latency.tracking_info_percentiles", "latency-tracking-info-percentiles", lists=True),
 ]
 YAML_KEYS: dict[str, YamlKey] = {key.path: key for key in _YAML}
 YAML_SECTIONS: tuple[str, ...] = tuple(dict.fromkeys(path.split(".")[0] for path in YAML_KEYS))

@@ -95,20 +95,36 @@ class ServerProcess:
         self.cleanup()
 
 
+def read_until_quiet(sock: socket.socket, quiet: float = 2.0) -> bytes:
+    """Read until the peer closes the connection or sends nothing for `quiet` seconds."""
+    sock.settimeout(quiet)
+    out = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except socket.timeout:
+        pass
+    return out
+
+
 def raw_exchange(port: int, payload: bytes, timeout: float = 2.0) -> bytes:
     """Send raw bytes and read until the server closes the connection or goes quiet."""
-    out = b""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(payload)
-        try:
-            while True:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-        except socket.timeout:
-            pass
-    return out
+        return read_until_quiet(sock, timeout)
+
+
+def raw_reply(client, *args: object) -> object:
+    """A command's reply as the RESP parser gives it, without redis-py's callbacks."""
+    conn = client.connection_pool.get_connection()
+    try:
+        conn.send_command(*args)
+        return conn.read_response()
+    finally:
+        client.connection_pool.release(conn)
 
 
 class RedisReference:

@@ -13,6 +13,7 @@ import redis
 
 from hypercache.keyspace import values
 from hypercache.keyspace.filters import CuckooValue
+from tests.support import raw_reply
 from tests.test_keys import Raw
 from tests.test_server_commands import raw_command_info
 
@@ -41,12 +42,7 @@ def flag(r: redis.Redis, value: int) -> object:
 
 def reply(r: redis.Redis, *args) -> object:
     """A command's reply as redis-py parses it, without the r.cf()/r.bf() callbacks."""
-    conn = r.connection_pool.get_connection()
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        r.connection_pool.release(conn)
+    return raw_reply(r, *args)
 
 
 def info(r: redis.Redis, command: str, key: str) -> dict[str, object]:

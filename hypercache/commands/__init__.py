@@ -8,8 +8,11 @@ from hypercache.commands import (  # noqa: F401  (imported for their registratio
     cuckoo,
     introspection,
     keys,
+    latency,
+    monitor,
     persistence,
     server,
+    slowlog,
     strings,
     transactions,
 )

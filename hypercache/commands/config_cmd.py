@@ -9,6 +9,7 @@ several pairs and changes all of them or none.
 from __future__ import annotations
 
 from hypercache.commands.context import Context
+from hypercache.commands.observe import refresh_thresholds
 from hypercache.commands.table import command, container
 from hypercache.config import ConfigError, ValueProblem, rewrite_config
 from hypercache.configtable import PARAMS_LIST, Param, lookup
@@ -128,6 +129,7 @@ def config_set(ctx: Context, args: list[bytes]) -> object:
                     except Exception:  # noqa: BLE001
                         pass
             raise CommandError(_failed(param.name, str(err) or type(err).__name__)) from None
+    refresh_thresholds(ctx.server)  # the slow log's and latency monitor's, read by dispatch
     # Layers that copied a setting when they started (the storage engine's sync policy and
     # memtable size, a connection's reader limits) learn of the change through this hook,
     # if the server layer has set one: `state.config_changed({"appendfsync", ...})`.

@@ -7,6 +7,7 @@ import hmac
 from hypercache import REDIS_COMPAT_VERSION
 from hypercache.commands.args import int_arg, option
 from hypercache.commands.context import Context
+from hypercache.commands.monitor import stop_monitoring
 from hypercache.commands.table import command
 from hypercache.errors import NOT_INTEGER, SYNTAX, WRONGPASS, CommandError
 from hypercache.resp.types import OK, PONG, Status
@@ -43,6 +44,7 @@ def quit_(ctx: Context, args: list[bytes]) -> object:
 @command("reset", 1, "noscript loading stale fast no-auth allow-busy", group="connection", summary="Resets the connection.", since="6.2.0", acl="fast connection")
 def reset(ctx: Context, args: list[bytes]) -> object:
     ctx.reset_multi()
+    stop_monitoring(ctx)
     ctx.proto = 2
     ctx.db = 0
     ctx.name = b""

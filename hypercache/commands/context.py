@@ -12,6 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from hypercache.commands.latency import LatencyEvents, new_histogram
+from hypercache.commands.observe import slow_threshold_usec
+from hypercache.commands.slowlog import SlowLog
 from hypercache.commands.table import TABLE, CommandTable
 from hypercache.config import Config
 from hypercache.keyspace import Keyspace
@@ -25,6 +28,7 @@ class CommandStats:
     usec: int = 0
     rejected_calls: int = 0
     failed_calls: int = 0
+    histogram: list[int] = field(default_factory=new_histogram)  # INFO latencystats (ns buckets)
 
 
 @dataclass
@@ -82,6 +86,12 @@ class ServerState:
         # INFO: this process's random identity (run_id) and replication id, as Redis's
         self.run_id = os.urandom(20).hex()
         self.replid = os.urandom(20).hex()
+        # The slow log, the latency monitor, MONITOR clients (by client id), and the
+        # smallest threshold at which dispatch takes its slow path (commands/observe.py).
+        self.slowlog = SlowLog()
+        self.latency_events = LatencyEvents()
+        self.monitors: dict[int, Context] = {}
+        self.slow_usec = slow_threshold_usec(config)
         # Filled in by the server layer: ask it to stop (SHUTDOWN) with an exit code.
         self.request_shutdown: Callable[[], None] = lambda: None
 

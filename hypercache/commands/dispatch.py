@@ -11,6 +11,9 @@ import logging
 import time
 
 from hypercache.commands.context import Context
+from hypercache.commands.latency import FAST_BUCKET, FAST_LIMIT_NS, bucket_of
+from hypercache.commands.monitor import feed_monitors
+from hypercache.commands.observe import after_slow_call
 from hypercache.commands.table import CommandSpec
 from hypercache.errors import NOAUTH, CommandError
 from hypercache.resp.types import QUEUED, ErrorReply
@@ -112,10 +115,21 @@ def call(ctx: Context, spec: CommandSpec, args: list[bytes]) -> object:
         log.exception("internal error running %s", spec.name)
         stats.unexpected_error_replies += 1
         reply = ErrorReply(f"ERR internal error while running '{spec.name}'")
+    ns = time.perf_counter_ns() - started
+    usec = ns // 1000
     cmd_stats.calls += 1
-    cmd_stats.usec += (time.perf_counter_ns() - started) // 1000
+    cmd_stats.usec += usec
+    if ns < FAST_LIMIT_NS:  # the latency histogram: a table look-up for the common case
+        cmd_stats.histogram[FAST_BUCKET[ns >> 4]] += 1
+    else:
+        cmd_stats.histogram[bucket_of(ns)] += 1
     stats.total_commands_processed += 1
     ctx.last_command = spec.name
+    server = ctx.server
+    if usec >= server.slow_usec:  # the slow log and the latency monitor (commands/observe.py)
+        after_slow_call(ctx, spec, args, usec)
+    if server.monitors:
+        feed_monitors(ctx, spec, args)
     if type(reply) is ErrorReply:
         cmd_stats.failed_calls += 1
         count_error(ctx, reply)

@@ -22,6 +22,7 @@ from collections import deque
 from hypercache import REDIS_COMPAT_VERSION, __version__
 from hypercache.commands.args import option
 from hypercache.commands.context import Context, ServerState
+from hypercache.commands.latency import latencystats_section
 from hypercache.commands.persistence import filter_section, storage_section
 from hypercache.commands.table import command
 from hypercache.errors import SYNTAX, CommandError
@@ -340,6 +341,7 @@ SECTIONS = {
     "modules": ("Modules", _modules),
     "commandstats": ("Commandstats", _commandstats),
     "errorstats": ("Errorstats", _errorstats),
+    "latencystats": ("Latencystats", latencystats_section),
     "cluster": ("Cluster", _cluster),
     "keyspace": ("Keyspace", _keyspace),
     "storage": ("Storage", storage_section),
@@ -349,7 +351,7 @@ SECTIONS = {
 # so "INFO" and "INFO all" list exactly Redis's sections.
 OWN_SECTIONS = frozenset({"storage", "filter"})
 ALL_SECTIONS = frozenset(SECTIONS) - OWN_SECTIONS
-DEFAULT_SECTIONS = ALL_SECTIONS - {"commandstats"}
+DEFAULT_SECTIONS = ALL_SECTIONS - {"commandstats", "latencystats"}
 
 
 def info_text(state: ServerState, names: list[bytes]) -> str:
