@@ -39,11 +39,16 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.log_path = Path(self.data_dir) / "server.log"
 
-    def start(self, timeout: float = 15.0) -> "ServerProcess":
+    def start(self, timeout: float = 15.0, wait: bool = True) -> "ServerProcess":
+        """Start the process; with `wait`, return once it answers PING (not -LOADING)."""
         args = server_command() + ["--port", str(self.port), "--dir", self.data_dir, *self.extra_args]
+        if "--admin-port" not in self.extra_args:
+            args += ["--admin-port", "0"]  # test servers run side by side: no admin port unless asked
         os.makedirs(self.data_dir, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.data_dir)
+        if not wait:
+            return self
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -9,6 +9,7 @@ import socket as pysocket
 
 import trio
 
+from hypercache.admin import serve_admin
 from hypercache.commands.context import ServerState
 from hypercache.config import Config
 from hypercache.server.connection import send_all
@@ -43,6 +44,8 @@ class Server:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_signals)
+                # Up before recovery starts, so /health can answer 503 while loading.
+                nursery.start_soon(serve_admin, self.state, persistence)
                 nursery.start_soon(self.reactor.run)
                 for listener in self.listeners:
                     nursery.start_soon(self._accept_loop, listener, nursery)
