@@ -345,6 +345,7 @@ class YamlKey:
     path: str
     load: Callable[[Config, Any], None]  # raises ValueProblem
     dump: Callable[[Config], Any] | None  # the value as written back; None: never written
+    params: tuple[str, ...] = ()  # the parameters (flags, CONFIG names) it sets
 
 
 def _scalar_text(value: Any, lists: bool = False) -> str:
@@ -372,7 +373,7 @@ def _from_param(path: str, name: str, lists: bool = False) -> YamlKey:
         value = param.get(config)
         return None if value is None else param.kind.yaml_dump(value)
 
-    return YamlKey(path, load, dump)
+    return YamlKey(path, load, dump, (name,))
 
 
 def _load_bind_addr(config: Config, value: Any) -> None:
@@ -387,7 +388,7 @@ def _load_admin_addr(config: Config, value: Any) -> None:
 
 _YAML = [
     _from_param("node.id", "cluster-node-id"),
-    YamlKey("node.bind_addr", _load_bind_addr, None),  # written by render_yaml itself
+    YamlKey("node.bind_addr", _load_bind_addr, None, ("bind", "port")),  # written by render_yaml itself
     _from_param("node.bind", "bind", lists=True),
     _from_param("node.port", "port"),
     _from_param("node.data_dir", "dir"),
@@ -411,7 +412,7 @@ _YAML = [
     _from_param("server.client_query_buffer_limit", "client-query-buffer-limit"),
     _from_param("server.hz", "hz"),
     _from_param("server.databases", "databases"),
-    YamlKey("admin.bind_addr", _load_admin_addr, lambda config: config.admin_bind_addr),
+    YamlKey("admin.bind_addr", _load_admin_addr, lambda config: config.admin_bind_addr, ("admin-bind", "admin-port")),
     _from_param("logging.level", "loglevel"),
     _from_param("logging.format", "logformat"),
     _from_param("logging.file", "logfile"),
