@@ -254,3 +254,14 @@ def test_sigterm_under_write_load_exits_0_in_time_and_keeps_acked_writes(tmp_pat
         assert not lost, lost[:10]
     finally:
         srv.cleanup()
+
+
+def test_shutdown_save_takes_a_snapshot_and_exits_0(tmp_path):
+    srv = ServerProcess(data_dir=str(tmp_path)).start()
+    client = redis.Redis(port=srv.port)
+    client.set("k", "v")
+    client.shutdown(save=True)  # redis-py expects the connection to close, as with Redis
+    assert srv.proc.wait(10) == 0
+    srv.stop()
+    snapshots = list((tmp_path / "snapshots").iterdir())
+    assert len(snapshots) == 1 and "DB saved on disk" in srv.log()

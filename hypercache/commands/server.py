@@ -23,7 +23,7 @@ from hypercache import REDIS_COMPAT_VERSION, __version__
 from hypercache.commands.args import option
 from hypercache.commands.context import Context, ServerState
 from hypercache.commands.latency import latencystats_section
-from hypercache.commands.persistence import filter_section, storage_section
+from hypercache.commands.persistence import filter_section, snapshot, storage_section
 from hypercache.commands.table import command
 from hypercache.errors import SYNTAX, CommandError
 from hypercache.resp.types import OK, Verbatim
@@ -412,6 +412,13 @@ def shutdown(ctx: Context, args: list[bytes]) -> object:
     if abort:
         raise CommandError("ERR No shutdown in progress.")  # shutting down is immediate here
     log.warning("User requested shutdown...")
+    if b"SAVE" in flags and ctx.keyspace.cold is not None:
+        # Redis saves a snapshot on SHUTDOWN SAVE; the WAL is synced at exit in any case.
+        try:
+            snapshot(ctx.server, durable=True)
+        except CommandError:
+            log.warning("Error trying to save the DB, can't exit.")
+            raise CommandError("ERR Errors trying to SHUTDOWN. Check logs.") from None
     ctx.server.request_shutdown()
     # As Redis, the client gets no reply: its connection closes with the server. The
     # kill takes effect at the connection's next await, before the reply is sent.
