@@ -17,6 +17,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.crash_torture import WriterLog, wait_ready, writer
+from tests.test_persistence import small_disk  # noqa: F401  (a fixture: a 16 MB tmpfs)
 from tests.support import ServerProcess, free_port, raw_exchange
 
 
@@ -265,3 +266,31 @@ def test_shutdown_save_takes_a_snapshot_and_exits_0(tmp_path):
     srv.stop()
     snapshots = list((tmp_path / "snapshots").iterdir())
     assert len(snapshots) == 1 and "DB saved on disk" in srv.log()
+
+
+def test_health_503_failing_while_the_disk_refuses_writes(small_disk):  # noqa: F811
+    import os
+    import shutil
+
+    admin = free_port()
+    srv = ServerProcess("--memtable-size", "1mb", "--admin-port", str(admin),
+                        data_dir=os.path.join(small_disk, "data")).start()
+    ballast = os.path.join(small_disk, "ballast")
+    try:
+        client = wait_ready(srv.port)
+        assert http_get(admin, "/health")[0] == 200
+        with open(ballast, "wb") as fh:  # leave ~2 MB free
+            fh.write(b"\0" * max(0, shutil.disk_usage(small_disk).free - 2 * 1024 * 1024))
+        with pytest.raises(redis.ResponseError, match="^MISCONF"):
+            for i in range(5000):
+                client.set(f"k:{i}", b"z" * 2000)
+        status, _headers, body = http_get(admin, "/health")
+        health = json.loads(body)
+        assert status == 503 and health["status"] == "failing" and health["error"].startswith("MISCONF")
+        os.unlink(ballast)
+        deadline = time.monotonic() + 15
+        while http_get(admin, "/health")[0] != 200:
+            assert time.monotonic() < deadline, "still failing once space returned"
+            time.sleep(0.2)
+    finally:
+        srv.cleanup()
