@@ -520,3 +520,27 @@ def test_mixed_streams_in_any_chunking(words, requests, cuts):
         expected += [words, r]
     assert got == expected + [words]
     assert reader.error is None
+
+
+def _parse_without_c(data: bytes, monkeypatch) -> tuple[list[list[bytes]], str | None]:
+    import hypercache.resp.reader as reader_module
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reader_module, "parse_multibulk", lambda buf, pos, out, max_bulk: pos)
+        return check_robust([data])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    requests=st.lists(args_st, min_size=1, max_size=6),
+    edits=st.lists(st.tuples(st.integers(min_value=0), st.binary(max_size=3), st.integers(0, 3)), max_size=3),
+    garbage=protocolish,
+)
+def test_the_c_fast_path_reads_exactly_as_the_python_reader(requests, edits, garbage, monkeypatch):
+    """native.parse_multibulk must give the same requests and the same error as the
+    pure-Python reader on valid, mutated and protocol-like streams."""
+    data = bytearray(b"".join(multibulk(r) for r in requests) + garbage)
+    for where, insert, drop in edits:
+        where %= len(data) + 1
+        data[where : where + drop] = insert
+    assert check_robust([bytes(data)]) == _parse_without_c(bytes(data), monkeypatch)

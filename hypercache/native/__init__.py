@@ -42,6 +42,7 @@ __all__ = [
     "key_slot",
     "keyspace_fingerprints",
     "key_slots",
+    "parse_multibulk",
 ]
 
 FilterFullError = _native.FilterFullError
@@ -52,6 +53,7 @@ key_slot = _native.key_slot
 key_slots = _native.key_slots
 crc16 = _native.crc16
 hash64 = _native.hash64
+parse_multibulk = _native.parse_multibulk  # the RESP reader's fast path (src/hc_resp.h)
 
 
 def fingerprint_bits_for(fpp: float, bucket_size: int = 4) -> int:
