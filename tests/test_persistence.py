@@ -68,22 +68,22 @@ def test_sigkill_under_the_interval_policy_loses_at_most_the_interval() -> None:
 
 
 def test_misses_read_no_sstable_after_restart(tmp_path) -> None:
-    """Keys flushed to SSTables, a restart, then absent keys: the keyspace filter answers
+    """200k keys flushed to SSTables, a restart, then absent keys: the keyspace filter answers
     them, so SSTable data-block reads grow by at most its false positives."""
     data = str(tmp_path / "data")
     args = ("--memtable-size", "1mb")
     with ServerProcess(*args, data_dir=data) as srv:
         client = crash_torture.wait_ready(srv.port)
-        value = b"v" * 100
-        for start in range(0, 30_000, 1000):
-            client.mset({f"present:{i}": value for i in range(start, start + 1000)})
+        value = b"v" * 40
+        for start in range(0, 200_000, 2000):
+            client.mset({f"present:{i}": value for i in range(start, start + 2000)})
         deadline = time.monotonic() + 30
         while info_int(client, "storage", "storage_tables") == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert info_int(client, "storage", "storage_tables") > 0
     with ServerProcess(*args, data_dir=data) as srv:
         client = crash_torture.wait_ready(srv.port)
-        assert client.dbsize() == 30_000
+        assert client.dbsize() == 200_000
         reads = info_int(client, "storage", "storage_sstable_reads")
         negatives = info_int(client, "filter", "filter_negative_lookups")
         positives = info_int(client, "filter", "filter_false_positives")
