@@ -14,7 +14,7 @@ A standalone library (it knows nothing of RESP, commands, servers or trio):
     manifest.py     versions and version edits: which tables are live, at what level
     picker.py       leveled compaction: what to compact next
     compaction.py   flush and compaction jobs as pure functions over files
-    compaction_worker.py   `python -m` entry point running a job in a child process
+    compaction_worker.py   child processes running jobs: long-lived workers (run_in_child) or one-shot
     recovery.py     opening a store: manifest + WAL replay
     snapshot.py     hard-link snapshots
     engine.py       Storage, the facade the keyspace uses (writes, reads, snapshots, stats)

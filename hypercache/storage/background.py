@@ -153,6 +153,7 @@ class BackgroundWork:
         self._doom([self._wal.retire(job.wal_number, unlink=False)])
         self.counters.flushes += 1
         self.counters.flush_bytes_written += result.bytes_written
+        self.counters.flush_seconds += result.seconds
 
     def _install_compaction(self, job: CompactionJob, result: JobResult) -> None:
         live = {(lv, t.number) for lv, t in self._version.tables()}
@@ -166,9 +167,12 @@ class BackgroundWork:
         self._readers.update(readers)
         for _, number in job.inputs:
             self._drop_table(number)
-        self.counters.compactions += 1
-        self.counters.compaction_bytes_read += result.bytes_read
-        self.counters.compaction_bytes_written += result.bytes_written
+        c = self.counters
+        c.compactions += 1
+        c.compaction_bytes_read += result.bytes_read
+        c.compaction_bytes_written += result.bytes_written
+        c.compaction_seconds += result.seconds
+        c.longest_compaction_seconds = max(c.longest_compaction_seconds, result.seconds)
 
     def _trivial_move(self, plan: picker.Plan) -> bool:
         lv, meta = plan.inputs[0]

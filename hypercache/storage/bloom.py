@@ -54,13 +54,14 @@ def error_rate_for(bits_per_key: int) -> float:
 class NativeBloomBuilder:
     """Collects the table's keys; `finish()` builds the native filter in one C call."""
 
-    __slots__ = ("add", "_keys", "_error")
+    __slots__ = ("add", "extend", "_keys", "_error")
 
     def __init__(self, bits_per_key: int = 10) -> None:
         self._keys: list[bytes] = []
-        # list.append itself: add() is called once per record on the flush and
-        # compaction paths, so it should cost no Python frame.
+        # list.append / list.extend themselves: the flush and compaction paths add
+        # every key, so adding should cost no Python frame.
         self.add = self._keys.append
+        self.extend = self._keys.extend
         self._error = error_rate_for(min(max(1, bits_per_key), _MAX_BITS_PER_KEY))
 
     def finish(self) -> bytes:

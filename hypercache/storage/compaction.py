@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import os
+from bisect import bisect_right
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Iterator, Union
@@ -26,7 +27,10 @@ from typing import Iterable, Iterator, Union
 from hypercache.storage import wal as walmod
 from hypercache.storage.errors import JobFailedError
 from hypercache.storage.records import KIND_TOMBSTONE, Record
-from hypercache.storage.sstable import VALUE_HEAD, TableBuilder, TableMeta, TableReader, table_name
+from hypercache.storage.block import ENTRY_HEAD
+from hypercache.storage.sstable import (
+    VALUE_HEAD, VALUE_HEAD_SIZE, RawEntry, TableBuilder, TableMeta, TableReader, table_name,
+)
 
 
 @dataclass
@@ -133,31 +137,33 @@ def run_job(job: Job) -> JobResult:
 
 def _run_flush(job: FlushJob) -> JobResult:
     path = os.path.join(job.directory, walmod.wal_name(job.wal_number))
-    latest: dict[bytes, Record] = {}
-
-    def apply(rtype: int, seq: int, ikey: bytes | None, record: Record | None) -> None:
-        if rtype == walmod.REC_FLUSHALL:
-            latest.clear()
-        else:
-            latest[ikey] = record  # type: ignore[index]
-
-    info = walmod.replay(path, apply, repair=False)
+    latest, info = walmod.newest_records(path)
     if info.problem is not None or (info.records and info.last_seq != job.expect_last_seq):
         raise JobFailedError(
             f"flush of WAL {job.wal_number}: the file does not match its memtable "
             f"(ends at seq {info.last_seq}, expected {job.expect_last_seq}; {info.problem or 'no damage'})"
         )
     result = JobResult(job.job_id, job.kind, bytes_read=info.valid_length, entries_in=info.records)
-    pack = VALUE_HEAD.pack
+    keys = sorted(latest)
+    entry_head, value_head = ENTRY_HEAD.pack, VALUE_HEAD.pack
 
-    def entries() -> Iterator[Entry]:
-        for ikey in sorted(latest):
-            r = latest[ikey]
-            exp = r.expire_at or 0
-            yield ikey, r.kind, r.seq, exp, pack(r.kind, r.seq, exp), r.value
+    def batches() -> Iterator[list[RawEntry]]:
+        for lo in range(0, len(keys), _FLUSH_BATCH):
+            out = []
+            append = out.append
+            for ikey in keys[lo : lo + _FLUSH_BATCH]:
+                seq, kind, expire_at, body, vs = latest.pop(ikey)
+                value = body[vs:]
+                append((ikey, -seq, kind, expire_at,
+                        b"".join((entry_head(len(ikey), VALUE_HEAD_SIZE + len(value)), ikey,
+                                  value_head(kind, seq, expire_at), value))))
+            yield out
 
-    _write_tables(job, entries(), [job.number], 1 << 62, False, job.now_ms, result)
+    _write_tables(job, batches(), [job.number], 1 << 62, False, job.now_ms, result)
     return result
+
+
+_FLUSH_BATCH = 4096  # keys encoded at a time by a flush
 
 
 def merge_newest(sources: Iterable[Iterator[tuple[bytes, Record]]]) -> Iterator[tuple[bytes, Record]]:
@@ -169,6 +175,50 @@ def merge_newest(sources: Iterable[Iterator[tuple[bytes, Record]]]) -> Iterator[
             yield ikey, record
 
 
+def merge_batches(sources: list[Iterator[list[RawEntry]]]) -> Iterator[list[RawEntry]]:
+    """Merge sorted streams of RawEntry batches into sorted batches (every version of
+    a key kept, newest first). Each round takes, from every stream, the entries up to
+    the smallest last key among the streams' current batches (no stream can hold a
+    smaller key later) and sorts them in C: timsort merges the runs it is given."""
+    current: list[list] = []  # [batch, position, stream]
+    for src in sources:
+        batch = next(src, None)
+        while batch is not None and not batch:
+            batch = next(src, None)
+        if batch is not None:
+            current.append([batch, 0, src])
+    while current:
+        if len(current) == 1:
+            batch, pos, src = current[0]
+            yield batch[pos:] if pos else batch
+            for batch in src:
+                if batch:
+                    yield batch
+            return
+        bound = (min(c[0][-1][0] for c in current), 1)  # sorts after every entry of that key
+        window: list[RawEntry] = []
+        for c in current:
+            batch, pos = c[0], c[1]
+            j = bisect_right(batch, bound, pos)
+            if j > pos:
+                window += batch[pos:j] if pos or j < len(batch) else batch
+                c[1] = j
+        window.sort()
+        yield window
+        refilled = []
+        for c in current:
+            if c[1] < len(c[0]):
+                refilled.append(c)
+                continue
+            batch = next(c[2], None)
+            while batch is not None and not batch:
+                batch = next(c[2], None)
+            if batch is not None:
+                c[0], c[1] = batch, 0
+                refilled.append(c)
+        current = refilled
+
+
 def _run_compaction(job: CompactionJob) -> JobResult:
     result = JobResult(job.job_id, job.kind)
     readers = []
@@ -176,16 +226,8 @@ def _run_compaction(job: CompactionJob) -> JobResult:
         for _level, number in job.inputs:
             readers.append(TableReader(os.path.join(job.directory, table_name(number)), number))
         result.entries_in = sum(r.prop_int(b"entries") for r in readers)
-
-        def entries() -> Iterator[Entry]:
-            last = None
-            # (ikey, -seq, ...) tuples: the merge puts the newest version of a key first
-            for ikey, neg_seq, kind, expire_at, stored in heapq.merge(*(r.iter_raw() for r in readers)):
-                if ikey != last:
-                    last = ikey
-                    yield ikey, kind, -neg_seq, expire_at, stored, b""
-
-        _write_tables(job, entries(), job.numbers, job.target_file_size, job.drop_tombstones, job.now_ms, result)
+        merged = merge_batches([r.iter_entries() for r in readers])
+        _write_tables(job, merged, job.numbers, job.target_file_size, job.drop_tombstones, job.now_ms, result)
         result.bytes_read = sum(r.stats.bytes_read for r in readers)
     finally:
         for r in readers:
@@ -193,41 +235,53 @@ def _run_compaction(job: CompactionJob) -> JobResult:
     return result
 
 
-# (ikey, kind, seq, expire_at, stored value head, stored value tail): head + tail is the
-# value as a data block stores it (kind | seq | expire_at | bytes)
-Entry = tuple[bytes, int, int, int, bytes, bytes]
-
-
 def _write_tables(
     job: Job,
-    entries: Iterable[Entry],
+    batches: Iterable[list[RawEntry]],
     numbers: list[int],
     target_size: int,
     drop_tombstones: bool,
     now_ms: int,
     result: JobResult,
 ) -> None:
-    """Write `entries` into tables numbered from `numbers`, split near `target_size`.
-    Expired entries become tombstones; tombstones go if `drop_tombstones`."""
+    """Write the sorted `batches` into tables numbered from `numbers`, split near
+    `target_size`, keeping only the first (newest) entry of each key. Expired entries
+    become tombstones; tombstones go if `drop_tombstones`."""
     builder: TableBuilder | None = None
     used = 0
+    last = None
     try:
-        for ikey, kind, seq, expire_at, head, tail in entries:
-            if kind != KIND_TOMBSTONE and expire_at and expire_at <= now_ms:
-                kind, expire_at, head, tail = KIND_TOMBSTONE, 0, VALUE_HEAD.pack(KIND_TOMBSTONE, seq, 0), b""
-            if kind == KIND_TOMBSTONE and drop_tombstones:
-                continue
-            if builder is None:
-                if used == len(numbers):
-                    raise JobFailedError(f"job {job.job_id} ran out of reserved file numbers")
-                builder = TableBuilder(os.path.join(job.directory, table_name(numbers[used])),
-                                       numbers[used], job.block_size, job.bloom_bits)
-                used += 1
-            builder.add_encoded(ikey, kind, seq, expire_at, head, tail)
-            result.entries_out += 1
-            if builder.estimated_size() >= target_size:
-                result.outputs.append(builder.finish())
-                builder = None
+        for batch in batches:
+            keep: list[RawEntry] = []
+            append = keep.append
+            for e in batch:
+                ikey = e[0]
+                if ikey == last:
+                    continue  # an older version
+                last = ikey
+                kind = e[2]
+                if kind != KIND_TOMBSTONE:
+                    expire_at = e[3]
+                    if not expire_at or expire_at > now_ms:
+                        append(e)
+                        continue
+                    e = _tombstone(ikey, -e[1])  # expired
+                if not drop_tombstones:
+                    append(e)
+            i, n = 0, len(keep)
+            while i < n:
+                if builder is None:
+                    if used == len(numbers):
+                        raise JobFailedError(f"job {job.job_id} ran out of reserved file numbers")
+                    builder = TableBuilder(os.path.join(job.directory, table_name(numbers[used])),
+                                           numbers[used], job.block_size, job.bloom_bits)
+                    used += 1
+                j = builder.add_entries(keep, i, target_size)
+                result.entries_out += j - i
+                i = j
+                if builder.estimated_size() >= target_size:
+                    result.outputs.append(builder.finish())
+                    builder = None
         if builder is not None:
             result.outputs.append(builder.finish())
             builder = None
@@ -238,6 +292,11 @@ def _write_tables(
         result.outputs.clear()
         raise
     result.bytes_written = sum(m.size for m in result.outputs)
+
+
+def _tombstone(ikey: bytes, seq: int) -> RawEntry:
+    return (ikey, -seq, KIND_TOMBSTONE, 0,
+            ENTRY_HEAD.pack(len(ikey), VALUE_HEAD_SIZE) + ikey + VALUE_HEAD.pack(KIND_TOMBSTONE, seq, 0))
 
 
 def remove_outputs(directory: str, numbers: Iterable[int]) -> None:

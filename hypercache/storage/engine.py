@@ -58,6 +58,9 @@ class Counters:
     user_bytes_written: int = 0
     bloom_negatives: int = 0
     bloom_false_positives: int = 0
+    flush_seconds: float = 0.0  # time jobs took in their worker
+    compaction_seconds: float = 0.0
+    longest_compaction_seconds: float = 0.0
 
 
 class Storage(BackgroundWork):
@@ -468,6 +471,11 @@ class Storage(BackgroundWork):
             compaction_bytes_read=c.compaction_bytes_read,
             compaction_bytes_written=c.compaction_bytes_written,
             jobs_running=len(self._jobs),
+            compactions_running=sum(1 for j in self._jobs.values() if j.kind == "compaction"),
+            flush_seconds=round(c.flush_seconds, 2),
+            compaction_seconds=round(c.compaction_seconds, 2),
+            longest_compaction_seconds=round(c.longest_compaction_seconds, 2),
+            table_memory_bytes=sum(r.memory_bytes() for r in self._readers.values()),
             jobs_failed=c.jobs_failed,
             user_bytes_written=c.user_bytes_written,
             bytes_written=written,

@@ -49,6 +49,13 @@ class LogReader:
         self.problem: str | None = None
 
     def __iter__(self) -> Iterator[tuple[int, bytes, int]]:
+        for body, end in self.bodies():
+            yield body[4], body[5:], end
+
+    def bodies(self) -> Iterator[tuple[bytes, int]]:
+        """(body, end) of every good record: body is `length u32 | type u8 | payload`
+        (the bytes its CRC covers; the payload starts at body[5]), end the offset just
+        past the record. Saves __iter__'s copy of the payload."""
         with open(self.path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             self.file_size = size
@@ -57,7 +64,7 @@ class LogReader:
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 yield from self._records(data, size)
 
-    def _records(self, data: mmap.mmap, size: int) -> Iterator[tuple[int, bytes, int]]:
+    def _records(self, data: mmap.mmap, size: int) -> Iterator[tuple[bytes, int]]:
         pos = 0
         unpack = HEADER.unpack_from
         crc32 = zlib.crc32
@@ -79,4 +86,4 @@ class LogReader:
                 return
             pos = end
             self.valid_length = pos
-            yield rtype, body[5:], pos
+            yield body, pos

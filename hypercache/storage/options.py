@@ -25,7 +25,11 @@ class StorageOptions:
     """Everything `Storage.open` can be told. Sizes are bytes."""
 
     memtable_size: int = 64 * MB  # freeze and flush the memtable past this estimate
-    block_size: int = 4096  # target size of an SSTable data block
+    # Target size of an SSTable data block. 16 KiB rather than LevelDB's 4 KiB: with
+    # values of ~1 KB a 4 KiB block holds ~4 of them, so the index (kept in memory)
+    # needs an entry per 4 values and flush/compaction pay their per-block cost per 4
+    # values; a 16 KiB block costs a point lookup ~6 us more CPU (pread + CRC-32).
+    block_size: int = 16384
     bloom_bits_per_key: int = 10  # ~1% false positives
     l0_compaction_trigger: int = 4  # L0 tables that start an L0 -> L1 compaction
     l0_stall_tables: int = 12  # advise the server to slow writes past this

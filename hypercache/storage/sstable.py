@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import zlib
+from array import array
 from bisect import bisect_left
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from itertools import accumulate, repeat
+from operator import add, itemgetter, lt
+from typing import Iterator, Sequence
 
 from hypercache.storage import bloom
-from hypercache.storage.block import Block, BlockBuilder, verify
+from hypercache.storage.block import ENTRY_HEAD, TRAILER_SIZE, Block, BlockBuilder, verify
 from hypercache.storage.errors import CorruptionError
 from hypercache.storage.records import KIND_TOMBSTONE, Record
 
@@ -37,7 +41,22 @@ VALUE_HEAD = struct.Struct("<BQQ")  # kind, seq, expire_at
 VALUE_HEAD_SIZE = VALUE_HEAD.size  # 17
 _HANDLE = struct.Struct("<QI")
 _U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
 INDEX_SAMPLE = 16
+# (ikey, -seq, kind, expire_at, the whole data-block entry: key_len | value_len | ikey |
+# kind | seq | expire_at | value): what flushes and compactions move, sorting newest first
+RawEntry = tuple[bytes, int, int, int, bytes]
+_KEY, _NEG_SEQ, _KIND, _EXPIRE, _ENTRY = (itemgetter(i) for i in range(5))
+
+
+def _offsets_bytes(offsets: list[int]) -> bytes:
+    """A block's offset array: u32 little-endian each."""
+    if _NATIVE_U32:
+        return array("I", offsets).tobytes()
+    return struct.pack(f"<{len(offsets)}I", *offsets)
+
+
+_NATIVE_U32 = sys.byteorder == "little" and array("I").itemsize == 4
 
 
 def table_name(number: int) -> str:
@@ -90,7 +109,11 @@ class ReadStats:
 
 
 class TableBuilder:
-    """Writes one table; records must be added in strictly increasing key order."""
+    """Writes one table; records must be added in strictly increasing key order.
+
+    `add`/`add_encoded` append one record; `add_entries` appends many already encoded
+    ones (the flush and compaction loops), with the data block kept inline here so that
+    the per-record cost is a few appends."""
 
     def __init__(self, path: str, number: int, block_size: int = 4096, bloom_bits: int = 10) -> None:
         self.path = path
@@ -98,8 +121,11 @@ class TableBuilder:
         self._tmp = path + ".tmp"
         self._fh = open(self._tmp, "wb", buffering=1 << 20)
         self._block_size = block_size
-        self._block = BlockBuilder()
+        self._parts: list[bytes] = []  # the open data block's entries
+        self._offsets: list[int] = []  # ... where each starts in it
+        self._size = 0  # ... and their total length
         self._filter = bloom.new_filter_builder(bloom_bits)
+        self._filter_extend = getattr(self._filter, "extend", None) or (lambda keys: [*map(self._filter.add, keys)])
         self._index = BlockBuilder()
         self._offset = 0
         self._last_key = b""
@@ -118,28 +144,67 @@ class TableBuilder:
         """Append a record whose stored value (kind | seq | expire_at | value) is
         head + tail, e.g. copied as is from another table; the other arguments must
         agree with it (they feed the filter and the properties)."""
-        if self._first_key is None:
-            self._first_key = ikey
-        elif ikey <= self._last_key:
+        entry = ENTRY_HEAD.pack(len(ikey), len(head) + len(tail)) + ikey + head + tail
+        self.add_entries([(ikey, -seq, kind, expire_at, entry)])
+
+    def add_entries(self, entries: Sequence[RawEntry], start: int = 0, size_limit: int = 1 << 62) -> int:
+        """Append entries[start:] — (ikey, -seq, kind, expire_at, encoded block entry)
+        tuples in increasing key order — until the table's estimated size reaches
+        `size_limit`; returns the index after the last entry appended.
+
+        Vectorised: the lengths' running sums say where blocks end (a bisect per
+        block), and keys, lengths and properties are gathered by C-level passes, so
+        the Python cost is per block rather than per entry."""
+        n = len(entries)
+        if start >= n:
+            return start
+        batch = entries[start:] if start else entries
+        m = len(batch)
+        keys = list(map(_KEY, batch))
+        if (self._first_key is not None and keys[0] <= self._last_key) or not all(map(lt, keys, keys[1:])):
             raise ValueError("keys must be added in increasing order")
-        self._block.add_parts(ikey, head, tail)
-        self._filter.add(ikey)
-        self._last_key = ikey
-        self.entries += 1
-        if seq < self.min_seq:
-            self.min_seq = seq
-        if seq > self.max_seq:
-            self.max_seq = seq
-        if kind == KIND_TOMBSTONE:
-            self.tombstones += 1
-        elif expire_at:
-            self._expires.append(expire_at)
-        if self._block.size() >= self._block_size:
-            self._flush_block()
+        raws = list(map(_ENTRY, batch))
+        cum = list(accumulate(map(len, raws), initial=0))  # bytes before entry k
+        cum4 = list(map(add, cum, range(0, 4 * m + 4, 4)))  # ... plus 4 per offset
+        limit = self._block_size - TRAILER_SIZE
+        if self._first_key is None:
+            self._first_key = keys[0]
+        k = 0
+        stop = False
+        while k < m and not stop:
+            open_bytes = self._size + 4 * len(self._offsets)
+            base = cum4[k] - open_bytes  # cum4[e] - base = block bytes once entries k..e-1 are in
+            e_cut = bisect_left(cum4, base + limit, k + 1)
+            e_stop = bisect_left(cum4, base + size_limit - TRAILER_SIZE - self._offset, k + 1)
+            e = min(e_cut, e_stop, m)
+            stop = e_stop <= e_cut and e_stop <= m
+            self._parts += raws[k:e]
+            self._offsets += map(add, cum[k:e], repeat(self._size - cum[k]))
+            self._size += cum[e] - cum[k]
+            if e == e_cut:
+                self._last_key = keys[e - 1]
+                self._flush_block()
+            k = e
+        self._last_key = keys[k - 1]
+        self._account(keys if k == m else keys[:k], batch if k == m else batch[:k])
+        return start + k
+
+    def _account(self, keys: list[bytes], added: Sequence[RawEntry]) -> None:
+        """Filter keys and properties of entries just appended (C-level passes)."""
+        self._filter_extend(keys)
+        negs = list(map(_NEG_SEQ, added))
+        self.max_seq = max(self.max_seq, -min(negs))
+        self.min_seq = min(self.min_seq, -max(negs))
+        kinds = list(map(_KIND, added))
+        tombstones = kinds.count(KIND_TOMBSTONE)
+        self.entries += len(kinds)
+        self.tombstones += tombstones
+        if any(map(_EXPIRE, added)):
+            self._expires += [e[3] for e in added if e[3] and e[2] != KIND_TOMBSTONE]
 
     def estimated_size(self) -> int:
         """Bytes written so far plus the open block."""
-        return self._offset + self._block.size()
+        return self._offset + self._size + 4 * len(self._offsets) + TRAILER_SIZE
 
     def _write(self, data: bytes) -> tuple[int, int]:
         offset = self._offset
@@ -148,9 +213,23 @@ class TableBuilder:
         return offset, len(data)
 
     def _flush_block(self) -> None:
-        if len(self._block):
-            offset, size = self._write(self._block.finish())
+        offsets = self._offsets
+        if offsets:
+            n = len(offsets)
+            data = b"".join(self._parts)
+            tail = _offsets_bytes(offsets) + _U32.pack(n)
+            crc = _U32.pack(zlib.crc32(tail, zlib.crc32(data)))
+            fh = self._fh
+            fh.write(data)
+            fh.write(tail)
+            fh.write(crc)
+            offset = self._offset
+            size = len(data) + len(tail) + 4
+            self._offset = offset + size
             self._index.add(self._last_key, _HANDLE.pack(offset, size))
+            self._parts = []
+            self._offsets = []
+            self._size = 0
 
     def finish(self) -> TableMeta:
         """Write filter, properties, index and footer; fsync; rename into place."""
@@ -221,6 +300,37 @@ def decode_record(data: bytes, vstart: int, vend: int) -> Record:
     return Record(kind, data[vstart + VALUE_HEAD_SIZE : vend], expire_at or None, seq)
 
 
+def decode_blocks(chunk: bytes, spans: list[tuple[int, int]], path: str | None = None) -> list[RawEntry]:
+    """The entries of the data blocks at (offset, size) spans of `chunk`, in order, each
+    block's checksum verified first (CorruptionError if it fails)."""
+    out: list[RawEntry] = []
+    append = out.append
+    eunpack, vunpack, u32 = ENTRY_HEAD.unpack_from, VALUE_HEAD.unpack_from, _U32.unpack_from
+    crc32 = zlib.crc32
+    with memoryview(chunk) as view:
+        for start, size in spans:
+            end = start + size
+            if crc32(view[start : end - 4]) != u32(chunk, end - 4)[0]:
+                raise CorruptionError(f"data block at offset {start} checksum mismatch", path)
+            n = u32(chunk, end - TRAILER_SIZE)[0]
+            base = end - TRAILER_SIZE - 4 * n
+            if base < start:
+                raise CorruptionError(f"data block at offset {start}: entry count {n} does not fit", path)
+            for off in struct.unpack_from(f"<{n}I", chunk, base):
+                p = start + off
+                if p + 8 > base:
+                    raise CorruptionError(f"data block at offset {start}: entry offset out of range", path)
+                klen, vlen = eunpack(chunk, p)
+                ks = p + 8
+                vs = ks + klen
+                ve = vs + vlen
+                if ve > base or vlen < VALUE_HEAD_SIZE:
+                    raise CorruptionError(f"data block at offset {start}: entry out of range", path)
+                kind, seq, expire_at = vunpack(chunk, vs)
+                append((chunk[ks:vs], -seq, kind, expire_at, chunk[p:ve]))
+    return out
+
+
 class TableReader:
     """Reads one table with pread; checks every block's checksum as it reads it."""
 
@@ -256,6 +366,7 @@ class TableReader:
             self.properties[name] = pblock.data[vs:ve]
         # A view, not a slice: the native filter then reads the block's bytes in place.
         fbody = memoryview(self._read_checked(fo, fsz, "filter block"))[:-4]
+        self._fbody = fbody
         try:
             self.filter = bloom.load_filter(fbody)
         except ValueError as err:
@@ -283,6 +394,13 @@ class TableReader:
         self.stats.block_reads += 1
         self.stats.bytes_read += size
         return Block(self._read_checked(offset, size, f"data block {i}"), f"data block {i}", self.path)
+
+    def memory_bytes(self) -> int:
+        """Roughly what this open table holds in memory: its index, filter and
+        properties blocks and the sampled index keys (the data blocks are read per
+        lookup and not kept)."""
+        return (len(self.index.data) + len(self._fbody) + 64 * len(self.properties)
+                + sum(len(k) + 33 for k in self._sample) + 8 * len(self._sample))
 
     def prop_int(self, name: bytes) -> int:
         return _U64.unpack(self.properties[name])[0]
@@ -329,17 +447,36 @@ class TableReader:
                 yield key, decode_record(data, vs, ve)
             i += 1
 
-    def iter_raw(self) -> Iterator[tuple[bytes, int, int, int, bytes]]:
-        """Every entry as (ikey, -seq, kind, expire_at, stored value bytes), in order:
-        tuples that sort newest-first within a key, without building Records (the
-        compaction's merge loop)."""
-        unpack = VALUE_HEAD.unpack_from
-        for i in range(len(self.index)):
-            block = self._data_block(i)
-            data = block.data
-            for key, vs, ve in block.items():
-                kind, seq, expire_at = unpack(data, vs)
-                yield key, -seq, kind, expire_at, data[vs:ve]
+    def iter_entries(self, chunk_bytes: int = 256 * 1024) -> Iterator[list[RawEntry]]:
+        """Every entry in order, as lists of RawEntry tuples (they sort newest first
+        within a key): the compaction's input. Consecutive data blocks are read with one
+        pread of about `chunk_bytes`, then each block's checksum is verified."""
+        index = self.index
+        hunpack = _HANDLE.unpack_from
+        handles = []
+        for i in range(len(index)):
+            _, vs, _ = index.entry(i)
+            handles.append(hunpack(index.data, vs))
+        i, n = 0, len(handles)
+        while i < n:
+            first = handles[i][0]
+            j = i
+            end = first
+            while j < n and (j == i or end - first < chunk_bytes):
+                offset, size = handles[j]
+                if offset != end or size < TRAILER_SIZE:
+                    if j == i:
+                        raise CorruptionError(f"data block {j} handle out of place", self.path)
+                    break  # not contiguous: the next chunk starts there
+                end = offset + size
+                j += 1
+            if end > self.file_size:
+                raise CorruptionError(f"data block {j - 1} handle out of range", self.path)
+            chunk = self._pread(first, end - first)
+            self.stats.block_reads += j - i
+            self.stats.bytes_read += end - first
+            yield decode_blocks(chunk, [(o - first, sz) for o, sz in handles[i:j]], self.path)
+            i = j
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -126,15 +126,18 @@ def replay(
     info = ReplayInfo(path)
     reader = LogReader(path)
     next_report = 4 << 20
-    for rtype, payload, end in reader:
-        seq = _SEQ.unpack_from(payload)[0]
+    put_fields, seq_of = _PUT_FIELDS.unpack_from, _SEQ.unpack_from
+    for body, end in reader.bodies():
+        rtype = body[4]
         if rtype == REC_PUT:
-            _, kind, expire_at, klen = _PUT_FIELDS.unpack_from(payload)
-            key = payload[_PUT_FIXED : _PUT_FIXED + klen]
-            apply(rtype, seq, key, Record(kind, payload[_PUT_FIXED + klen :], expire_at or None, seq))
+            seq, kind, expire_at, klen = put_fields(body, 5)
+            ks = 5 + _PUT_FIXED
+            apply(rtype, seq, body[ks : ks + klen], Record(kind, body[ks + klen :], expire_at or None, seq))
         elif rtype == REC_DELETE:
-            apply(rtype, seq, payload[8:], Record(KIND_TOMBSTONE, b"", None, seq))
+            seq = seq_of(body, 5)[0]
+            apply(rtype, seq, body[13:], Record(KIND_TOMBSTONE, b"", None, seq))
         elif rtype == REC_FLUSHALL:
+            seq = seq_of(body, 5)[0]
             apply(rtype, seq, None, None)
         else:
             raise CorruptionError(f"unknown WAL record type {rtype} ending at offset {end}", path)
@@ -155,6 +158,40 @@ def replay(
             fh.flush()
             os.fsync(fh.fileno())
     return info
+
+
+def newest_records(path: str) -> tuple[dict[bytes, tuple[int, int, int, bytes, int]], ReplayInfo]:
+    """For a flush: the newest record of every key in the WAL at `path`, as
+    {ikey: (seq, kind, expire_at, body, value_start)} (value = body[value_start:];
+    a DELETE is kind 0 with an empty value), FLUSHALL clearing what came before.
+    Reads as `replay(repair=False)` does: stops at a torn or corrupt tail
+    (`info.problem` says why) and never changes the file."""
+    info = ReplayInfo(path)
+    reader = LogReader(path)
+    latest: dict[bytes, tuple[int, int, int, bytes, int]] = {}
+    put_fields, seq_of = _PUT_FIELDS.unpack_from, _SEQ.unpack_from
+    ks = 5 + _PUT_FIXED
+    seq = 0
+    records = 0
+    for body, end in reader.bodies():
+        rtype = body[4]
+        if rtype == REC_PUT:
+            seq, kind, expire_at, klen = put_fields(body, 5)
+            latest[body[ks : ks + klen]] = (seq, kind, expire_at, body, ks + klen)
+        elif rtype == REC_DELETE:
+            seq = seq_of(body, 5)[0]
+            latest[body[13:]] = (seq, KIND_TOMBSTONE, 0, b"", 0)
+        elif rtype == REC_FLUSHALL:
+            seq = seq_of(body, 5)[0]
+            latest.clear()
+        else:
+            raise CorruptionError(f"unknown WAL record type {rtype} ending at offset {end}", path)
+        records += 1
+        if seq > info.last_seq:
+            info.last_seq = seq
+    info.records = records
+    info.valid_length, info.file_size, info.problem = reader.valid_length, reader.file_size, reader.problem
+    return latest, info
 
 
 class _WalFile:
