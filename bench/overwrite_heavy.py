@@ -10,11 +10,12 @@ overwrites every key --rounds more times (each round in a fresh random order, pi
 MSETs of 100 keys) from a separate writer process. A prober process meanwhile sends one
 GET at a time at --probe-rate per second and checks that each answer is a value the key
 really had; INFO storage is polled every 50 ms to know whether a flush or a compaction
-was running at each GET's moment. The GETs are then grouped: idle (no writes, no job),
-writes with no background job, writes during a flush only, writes during a compaction,
-and compaction with no writes (the drain after the last round). The data directory's
-size and INFO storage are sampled every 0.5 s: live data is fixed, so disk usage must
-level off, and L0 must not pile up (compaction keeping up).
+was running at each GET's moment. After the rounds, --bursts times: write random keys
+until a compaction starts, stop writing and let it run (so that a compaction runs with no
+writes beside it). The GETs are then grouped: idle (no writes, no job), compaction with
+no writes, flush with no writes, and writes with no job / a flush / a compaction. The
+data directory's size and INFO storage are sampled every 0.5 s: live data is fixed, so
+disk usage must level off, and L0 must not pile up (compaction keeping up).
 
 Writes bench/results/overwrite_heavy.md and .json.
 """
@@ -96,6 +97,21 @@ def prober(port: int, keys: int, size: int, max_version: int, rate: float, stop_
         pickle.dump({"starts": starts, "lat": lats, "bad": bad}, fh)
 
 
+def burst_commands(watcher: L.JobWatcher, keys: int, size: int, version: int, rng: random.Random,
+                   expected: dict[int, int]):
+    """MSETs of random keys at `version` until the watcher sees a compaction (or every
+    key has been written once)."""
+    start = len(watcher.points)
+    for _ in range(0, keys, 100):
+        if len(watcher.points) > start and watcher.points[-1][2] > 0:
+            return
+        batch = [rng.randrange(keys) for _ in range(100)]
+        batch = list(dict.fromkeys(batch))
+        for i in batch:
+            expected[i] = version
+        yield L.mset_command(batch, size, version)
+
+
 def _valid(r: object, i: int, size: int, max_version: int) -> bool:
     if not isinstance(r, bytes):
         return False
@@ -120,6 +136,8 @@ def main() -> int:
     ap.add_argument("--idle-seconds", type=float, default=10.0, help="probing with no writes, before and after")
     ap.add_argument("--deadline", type=float, default=900.0, help="stop overwriting after this many seconds")
     ap.add_argument("--drain", type=float, default=180.0, help="longest wait for compactions after the writes")
+    ap.add_argument("--bursts", type=int, default=6,
+                    help="after the rounds: this many times, write until a compaction starts, then stop and let it run")
     ap.add_argument("--server-arg", action="append", default=[], help="extra hypercache-server flag (repeatable)")
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--name", default="overwrite_heavy")
@@ -150,8 +168,8 @@ def main() -> int:
         watcher.start()
 
         probe_out = os.path.join(tmp, "probe.pickle")
-        probe = ctx.Process(target=prober, args=(srv.port, n, size, opts.rounds, opts.probe_rate, stop_file,
-                                                 probe_out, 1))
+        probe = ctx.Process(target=prober, args=(srv.port, n, size, opts.rounds + opts.bursts, opts.probe_rate,
+                                                 stop_file, probe_out, 1))
         sampler.mark("idle before")
         probe.start()
         time.sleep(opts.idle_seconds)
@@ -170,7 +188,26 @@ def main() -> int:
 
         sampler.mark("drain")
         results["drain_seconds"] = L.wait_quiet(srv.port, opts.drain, poll=0.25)
-        drain_end = time.time()
+        last_round_end = rounds[-1]["end"] if rounds else w_end
+        write_spans = [(w_start, last_round_end)]
+
+        # ---- compactions with no writes: write until one starts, stop, let it run -----
+        sampler.mark("bursts")
+        expected: dict[int, int] = {}  # key -> version, for the keys the bursts rewrote
+        rng = random.Random(99)
+        bursts = []
+        for b in range(opts.bursts):
+            version = opts.rounds + 1 + b
+            t0 = time.time()
+            res = L.load(srv.port, burst_commands(watcher, n, size, version, rng, expected), window=opts.window)
+            t1 = time.time()
+            write_spans.append((t0, t1))
+            quiet = L.wait_quiet(srv.port, opts.drain, poll=0.25)
+            bursts.append({"version": version, "keys": res["keys_acked"], "write_seconds": round(t1 - t0, 2),
+                           "then_quiet_after": quiet, "errors": res["errors"]})
+            print(f"  burst {b + 1}: {res['keys_acked']:,} keys in {t1 - t0:.1f} s, then compactions for {quiet} s",
+                  flush=True)
+        results["bursts"] = bursts
         sampler.mark("idle after")
         time.sleep(opts.idle_seconds)
         open(stop_file, "w").close()
@@ -182,20 +219,19 @@ def main() -> int:
         # ---- group the GETs by what the server was doing ---------------------------------
         groups: dict[str, list[float]] = {k: [] for k in GROUPS}
         unknown = 0
-        last_round_end = rounds[-1]["end"] if rounds else w_end
         for t, lat in zip(probed["starts"], probed["lat"]):
             state = watcher.state_at(t)
             if state is None:
                 unknown += 1
                 continue
             jobs, compactions = state
-            writing = w_start <= t <= last_round_end
+            writing = any(a <= t <= b for a, b in write_spans)
             if compactions > 0:
                 g = "writes + compaction" if writing else "compaction, no writes"
             elif jobs > 0:
                 g = "writes + flush" if writing else "flush, no writes"
             else:
-                g = "writes, no job" if writing else ("idle" if t < w_start or t > drain_end else "no writes, no job")
+                g = "writes, no job" if writing else "idle"
             groups[g].append(lat)
         results["get_groups"] = {g: L.percentiles(v) for g, v in groups.items() if v}
         results["gets_unclassified"] = unknown
@@ -208,7 +244,8 @@ def main() -> int:
         if last_version is not None:
             rng = random.Random(5)
             picks = [rng.randrange(n) for _ in range(5000)]
-            res = L.timed_gets(srv.port, ((L.key_of(i), L.value_for(i, size, last_version)) for i in picks))
+            res = L.timed_gets(srv.port, ((L.key_of(i), L.value_for(i, size, expected.get(i, last_version)))
+                                          for i in picks))
             results["final_check"] = {"gets": len(picks), "wrong": res["wrong"], "first_wrong": res["first_wrong"]}
         conn = L.Conn(srv.port)
         results["final"] = {"rss": srv.rss(), "disk_bytes": L.dir_bytes(sampler.store_dir),
@@ -245,8 +282,8 @@ def main() -> int:
     return 0 if "error" not in results else 1
 
 
-GROUPS = ("idle", "writes, no job", "writes + flush", "writes + compaction", "compaction, no writes",
-          "flush, no writes", "no writes, no job")
+GROUPS = ("idle", "compaction, no writes", "flush, no writes", "writes, no job", "writes + flush",
+          "writes + compaction")
 
 
 def report(r: dict) -> str:
@@ -322,6 +359,10 @@ def report(r: dict) -> str:
                      s.get("storage_compactions"), s.get("storage_write_stall"), mib(s["rss"]), mib(s["children_rss"])])
     lines += [L.md_table(["t s", "phase", "disk", "table bytes", "space amp", "L0 tables", "L1", "L2",
                           "compactions", "stall", "server RSS", "children RSS"], rows), ""]
+    rows = [[b["version"], f"{b['keys']:,}", b["write_seconds"], b["then_quiet_after"]] for b in r.get("bursts", [])]
+    if rows:
+        lines += ["Bursts (write until a compaction starts, then no writes until it is done):", "",
+                  L.md_table(["version", "keys written", "seconds writing", "seconds until quiet"], rows), ""]
     rows = [[x["round"], f"{x['keys_acked']:,}", x["seconds"], f"{x['keys_acked'] / max(1e-9, x['seconds']):,.0f}"] for x in rounds]
     lines += ["Rounds:", "", L.md_table(["round", "keys", "seconds", "keys/s"], rows), ""]
     return "\n".join(lines) + "\n"

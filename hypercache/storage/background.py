@@ -62,7 +62,9 @@ class BackgroundWork:
         """The most urgent background job, now marked running, or None.
 
         A flush (of the oldest frozen memtable; one at a time, so L0 stays in seq
-        order) comes before compactions. A compaction that only moves a table to the
+        order) comes before compactions, and at most `options.max_compactions` run at
+        once: a server with two job runners then always has one free for a flush, so
+        a long compaction never holds a frozen memtable (and the writers) back. A compaction that only moves a table to the
         next level is applied here and then and not returned. Run the job with
         `compaction.run_job` (in-process) or `compaction_worker.run_in_child`, then
         call `install(result)` or `abandon(job)` on this thread."""
@@ -76,7 +78,7 @@ class BackgroundWork:
             self._flush_running = True
             self._jobs[job.job_id] = job
             return job
-        if not compaction:
+        if not compaction or self.compactions_running >= max(1, opts.max_compactions):
             return None
         while True:
             busy = picker.Busy(
@@ -138,6 +140,10 @@ class BackgroundWork:
     @property
     def jobs_running(self) -> int:
         return len(self._jobs)
+
+    @property
+    def compactions_running(self) -> int:
+        return sum(1 for j in self._jobs.values() if isinstance(j, CompactionJob))
 
     def _install_flush(self, job: FlushJob, result: JobResult) -> None:
         if not self._frozen or self._frozen[0].wal_number != job.wal_number:

@@ -265,7 +265,7 @@ class Storage(BackgroundWork):
     def write_stall(self) -> bool:
         """Advice: flushes or L0 compactions are behind; the server should slow writers."""
         return (len(self._frozen) >= self.options.max_frozen_memtables
-                or len(self._version.levels[0]) >= self.options.l0_stall_tables)
+                or len(self._version.levels[0]) >= self.options.l0_stall())
 
     def _refuse(self, err: OSError, doing: str) -> WriteRefusedError:
         """Enter the write-refused state; returns an exception to raise."""
@@ -471,7 +471,7 @@ class Storage(BackgroundWork):
             compaction_bytes_read=c.compaction_bytes_read,
             compaction_bytes_written=c.compaction_bytes_written,
             jobs_running=len(self._jobs),
-            compactions_running=sum(1 for j in self._jobs.values() if j.kind == "compaction"),
+            compactions_running=self.compactions_running,
             flush_seconds=round(c.flush_seconds, 2),
             compaction_seconds=round(c.compaction_seconds, 2),
             longest_compaction_seconds=round(c.longest_compaction_seconds, 2),

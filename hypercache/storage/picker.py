@@ -1,7 +1,8 @@
 """Which compaction to run next: leveled, as LevelDB/RocksDB (docs/formats.md says why).
 
 - L0 (overlapping tables, straight from flushes) is merged into L1 once it holds
-  `l0_compaction_trigger` tables; all of L0 goes at once, with every L1 table it overlaps.
+  `options.l0_trigger()` tables (4 for 64 MiB memtables, more for smaller ones: see
+  StorageOptions.l0_trigger); all of L0 goes at once, with every L1 table it overlaps.
 - Level n >= 1 (non-overlapping tables) is over target when its bytes exceed
   level_base_bytes x multiplier^(n-1); one table of it (round robin by key) is merged
   with the tables of n+1 it overlaps.
@@ -61,7 +62,7 @@ class Busy:
 
 def level_scores(version: Version, opts: StorageOptions) -> list[float]:
     """How far over target each level is (>= 1 means compaction is due)."""
-    scores = [len(version.levels[0]) / max(1, opts.l0_compaction_trigger)]
+    scores = [len(version.levels[0]) / opts.l0_trigger()]
     for lv in range(1, NUM_LEVELS):
         scores.append(version.level_bytes(lv) / opts.level_target(lv))
     scores[-1] = 0.0  # the last level has nowhere to go

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from hypercache.storage import CompactionJob, Storage, run_job
+from hypercache.storage import CompactionJob, Storage, StorageOptions, run_job
 from hypercache.storage.compaction import job_from_json, job_to_json, merge_newest
 from hypercache.storage.manifest import Version
 from hypercache.storage.picker import Busy, pick
@@ -167,7 +167,7 @@ def test_concurrent_compactions_install_in_any_order(store_dir, clock):
     import random
 
     rng = random.Random(3)
-    opts = small_options(clock, level_base_bytes=4096, level_multiplier=2, target_file_size=2048)
+    opts = small_options(clock, level_base_bytes=4096, level_multiplier=2, target_file_size=2048, max_compactions=8)
     s = Storage.open(store_dir, opts)
     model = {}
     most_at_once = 0
@@ -198,4 +198,33 @@ def test_concurrent_compactions_install_in_any_order(store_dir, clock):
     assert_levels_sound(s)
     assert most_at_once >= 2
     assert {k[2:]: r.value for k, r in s.iter_range()} == model
+    s.close()
+
+
+def test_l0_trigger_scales_with_small_memtables():
+    MB = 1 << 20
+    assert StorageOptions().l0_trigger() == 4  # 64 MiB memtables: the classic 4
+    assert StorageOptions(memtable_size=16 * MB).l0_trigger() == 16  # L0 ~ L1's 256 MiB
+    assert StorageOptions(memtable_size=1 * MB).l0_trigger() == 16  # at most l0_max_tables
+    assert StorageOptions(memtable_size=1 << 30).l0_trigger() == 4  # at least the trigger
+    assert StorageOptions(memtable_size=16 * MB).l0_stall() == 24  # stall well past it
+
+
+def test_one_compaction_at_a_time_leaves_room_for_flushes(store_dir, clock):
+    s = Storage.open(store_dir, small_options(clock))
+    for i in range(400):
+        s.put(b"k%03d" % i, 1, b"v" * 40)
+        s.write_pending()
+    while (job := s.next_job(compaction=False)) is not None:
+        s.install(run_job(job))
+    compaction = s.next_job()
+    assert compaction is not None and compaction.kind == "compaction"
+    assert s.next_job() is None  # a second compaction waits for the first
+    for i in range(200):
+        s.put(b"n%03d" % i, 1, b"v" * 40)
+        s.write_pending()
+    flush = s.next_job()
+    assert flush is not None and flush.kind == "flush"  # ... but a flush does not
+    s.install(run_job(flush))
+    s.install(run_job(compaction))
     s.close()

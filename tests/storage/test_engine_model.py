@@ -26,9 +26,10 @@ class StoreModel(RuleBasedStateMachine):
         super().__init__()
         self.dir = tempfile.mkdtemp(prefix="hc-model-")
         self.clock = Clock()
-        # tiny sizes, so that a few dozen writes reach L3 and split outputs
+        # tiny sizes, so that a few dozen writes reach L3 and split outputs; several
+        # compactions may be out at once (concurrent_jobs)
         self.opts = small_options(self.clock, memtable_size=1500, block_size=128, target_file_size=400,
-                                  level_base_bytes=400, level_multiplier=2)
+                                  level_base_bytes=400, level_multiplier=2, max_compactions=4)
         self.store = Storage.open(self.dir, self.opts)
         self.model: dict[bytes, tuple[bytes, int | None]] = {}
         self.durable: dict[bytes, tuple[bytes, int | None]] = {}  # as of the last write_pending
