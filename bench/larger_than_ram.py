@@ -93,7 +93,8 @@ def main() -> int:
             raise RuntimeError(srv.exit_status())
 
         sampler.mark("settle")
-        results["settle_seconds"] = L.wait_quiet(srv.port, opts.settle)
+        # quiet for 12 s: past the store's 10 s idle rule, which may merge L0 once more
+        results["settle_seconds"] = L.wait_quiet(srv.port, opts.settle, quiet_for=12.0)
         print(f"compactions settled after {results['settle_seconds']} s", flush=True)
 
         # ---- reads -----------------------------------------------------------------------
@@ -198,7 +199,8 @@ def report(r: dict, maxmemory: int) -> str:
             ["load rate", f"{load.get('keys_per_s', 0):,} keys/s = {load.get('mb_per_s')} MiB/s of values"],
             ["errors", f"{load.get('errors')} {load.get('first_error', '')}"],
             ["flushes / compactions / trivial moves", f"{st.get('storage_flushes')} / {st.get('storage_compactions')} / {st.get('storage_trivial_moves')}"],
-            ["compactions still running after the load", f"settled in {r.get('settle_seconds')} s"],
+            *L.job_rows(st, r.get("samples", [])),
+            ["after the load: background jobs done, then none for 12 s", f"after {r.get('settle_seconds')} s"],
         ]),
         "",
         "## Memory (RSS, sampled every 0.1 s)",

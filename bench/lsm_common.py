@@ -222,6 +222,7 @@ INFO_FIELDS = (
     "storage_write_amplification", "storage_space_amplification", "storage_write_stall",
     "storage_user_bytes_written", "storage_bytes_written", "storage_table_memory_bytes",
     "storage_flush_seconds", "storage_compaction_seconds", "storage_longest_compaction_seconds",
+    "storage_job_cpu_seconds",
     "hot_keys", "hot_bytes",
 )
 
@@ -347,17 +348,24 @@ class JobWatcher(threading.Thread):
         return a[1], a[2]
 
 
-def wait_quiet(port: int, timeout: float, poll: float = 0.5) -> float:
-    """Wait until no flush or compaction runs (twice in a row); returns seconds waited."""
+def wait_quiet(port: int, timeout: float, poll: float = 0.5, quiet_for: float = 0.0) -> float:
+    """Wait until no flush or compaction has run for `quiet_for` seconds (at least two
+    polls in a row); returns seconds waited."""
     conn = Conn(port, timeout=30)
     start = time.monotonic()
     quiet = 0
+    quiet_since = None
     try:
         while time.monotonic() - start < timeout:
             info = conn.info("storage")
             busy = int(info.get("storage_jobs_running", 0)) or int(info.get("storage_frozen_memtables", 0))
-            quiet = 0 if busy else quiet + 1
-            if quiet >= 2:
+            now = time.monotonic()
+            if busy:
+                quiet, quiet_since = 0, None
+            else:
+                quiet += 1
+                quiet_since = quiet_since or now
+            if quiet >= 2 and now - quiet_since >= quiet_for:
                 break
             time.sleep(poll)
     finally:
@@ -416,6 +424,22 @@ def as_int(v: object) -> int | None:
         return int(v)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
+
+
+def job_rows(st: dict, samples: list[dict]) -> list[list[object]]:
+    """Report rows: where the background jobs' time went, CPU of server and workers,
+    how often writers were held back."""
+    cpu = [x for x in samples if x.get("cpu") is not None]
+    stalls = sum(1 for x in samples if x.get("storage_write_stall"))
+    return [
+        ["background jobs, wall time in the worker",
+         f"flushes {st.get('storage_flush_seconds')} s, compactions {st.get('storage_compaction_seconds')} s "
+         f"(longest {st.get('storage_longest_compaction_seconds')} s); CPU they used {st.get('storage_job_cpu_seconds')} s"],
+        ["CPU seconds over the run: server / worker processes",
+         f"{cpu[-1]['cpu'] - cpu[0]['cpu']:.1f} / {cpu[-1].get('children_cpu', 0):.1f} over {cpu[-1]['t'] - cpu[0]['t']:.0f} s"
+         if len(cpu) > 1 else "?"],
+        ["samples with a write stall (replies to writers held back)", f"{stalls} of {len(samples)}"],
+    ]
 
 
 def report_head(title: str, r: dict, script: str) -> list[str]:

@@ -133,7 +133,8 @@ def main() -> int:
     ap.add_argument("--maxmemory", default="64mb")
     ap.add_argument("--window", type=int, default=8, help="MSETs in flight")
     ap.add_argument("--probe-rate", type=float, default=500.0, help="GETs per second of the prober")
-    ap.add_argument("--idle-seconds", type=float, default=10.0, help="probing with no writes, before and after")
+    ap.add_argument("--idle-seconds", type=float, default=15.0,
+                    help="probing with no writes, before and after (the store merges L0 once writes pause 10 s)")
     ap.add_argument("--deadline", type=float, default=900.0, help="stop overwriting after this many seconds")
     ap.add_argument("--drain", type=float, default=180.0, help="longest wait for compactions after the writes")
     ap.add_argument("--bursts", type=int, default=6,
@@ -315,6 +316,7 @@ def report(r: dict) -> str:
             ["INFO polls with a write stall (writers held back)", f"{r.get('polls_with_write_stall')} of {r.get('job_polls')}"],
             ["INFO polls with a compaction running", f"{r.get('polls_with_compaction')} of {r.get('job_polls')}"],
             ["flushes / compactions / trivial moves", f"{st.get('storage_flushes')} / {st.get('storage_compactions')} / {st.get('storage_trivial_moves')}"],
+            *L.job_rows(st, samples),
             ["write amplification ((WAL + flush + compaction bytes) / user bytes)", st.get("storage_write_amplification")],
             ["errors", ", ".join(f"round {x['round']}: {x.get('first_error')}" for x in rounds if x["errors"]) or "none"],
         ]),

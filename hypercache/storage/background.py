@@ -55,6 +55,7 @@ class BackgroundWork:
         self._flush_running = False
         self._pointers: dict[int, bytes] = {}  # round-robin compaction positions by level
         self._graveyard: list[Memtable] = []  # flushed memtables, freed in bounded steps
+        self._last_flush_ms = self._clock()  # when the last flush was installed (or the store opened)
         self._doomed: list[str] = []  # files to delete, off the loop's thread
         self._doomed_lock = threading.Lock()
 
@@ -85,7 +86,10 @@ class BackgroundWork:
                 {n for j in self._jobs.values() if isinstance(j, CompactionJob) for _, n in j.inputs},
                 list(self._job_ranges.values()),
             )
-            plan = picker.pick(self._version, opts, busy, self._clock(), self._pointers)
+            now = self._clock()
+            idle = (opts.l0_idle_compaction_ms > 0 and not self._frozen
+                    and now - self._last_flush_ms >= opts.l0_idle_compaction_ms)
+            plan = picker.pick(self._version, opts, busy, now, self._pointers, writes_idle=idle)
             if plan is None:
                 return None
             if plan.is_trivial_move:
@@ -157,9 +161,11 @@ class BackgroundWork:
         self._readers.update(readers)
         self._graveyard.append(self._frozen.pop(0))
         self._doom([self._wal.retire(job.wal_number, unlink=False)])
+        self._last_flush_ms = self._clock()
         self.counters.flushes += 1
         self.counters.flush_bytes_written += result.bytes_written
         self.counters.flush_seconds += result.seconds
+        self.counters.job_cpu_seconds += result.cpu_seconds
 
     def _install_compaction(self, job: CompactionJob, result: JobResult) -> None:
         live = {(lv, t.number) for lv, t in self._version.tables()}
@@ -178,6 +184,7 @@ class BackgroundWork:
         c.compaction_bytes_read += result.bytes_read
         c.compaction_bytes_written += result.bytes_written
         c.compaction_seconds += result.seconds
+        c.job_cpu_seconds += result.cpu_seconds
         c.longest_compaction_seconds = max(c.longest_compaction_seconds, result.seconds)
 
     def _trivial_move(self, plan: picker.Plan) -> bool:

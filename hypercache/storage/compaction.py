@@ -89,7 +89,8 @@ class JobResult:
     bytes_written: int = 0
     entries_in: int = 0
     entries_out: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the job in its worker
+    cpu_seconds: float = 0.0  # ... and the CPU time it used (less: waiting for the disk or a core)
 
 
 def job_to_json(job: Job) -> dict:
@@ -124,7 +125,7 @@ def run_job(job: Job) -> JobResult:
     """Run a job to completion in the calling process (blocking, CPU-bound).
 
     On failure every output written so far is deleted and JobFailedError is raised."""
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     try:
         result = _run_flush(job) if isinstance(job, FlushJob) else _run_compaction(job)
     except JobFailedError:
@@ -132,6 +133,7 @@ def run_job(job: Job) -> JobResult:
     except Exception as err:  # OSError (disk full ...), CorruptionError in an input
         raise JobFailedError(f"{job.kind} job {job.job_id}: {type(err).__name__}: {err}") from err
     result.seconds = time.perf_counter() - start
+    result.cpu_seconds = time.process_time() - cpu_start
     return result
 
 

@@ -34,6 +34,7 @@ class StorageOptions:
     l0_compaction_trigger: int = 4  # L0 tables that start an L0 -> L1 compaction, at least
     l0_max_tables: int = 16  # ... and at most (see l0_trigger)
     l0_stall_tables: int = 12  # advise the server to slow writes past this (at least)
+    l0_idle_compaction_ms: int = 10_000  # no flush for this long: merge L0 from l0_compaction_trigger tables (0: never)
     max_frozen_memtables: int = 2  # ... or past this many memtables waiting to flush
     level_base_bytes: int = 256 * MB  # L1's target size
     level_multiplier: int = 10  # L(n+1) target = L(n) target x this

@@ -69,11 +69,15 @@ def level_scores(version: Version, opts: StorageOptions) -> list[float]:
     return scores
 
 
-def pick(version: Version, opts: StorageOptions, busy: Busy, now_ms: int, pointers: dict[int, bytes]) -> Plan | None:
+def pick(version: Version, opts: StorageOptions, busy: Busy, now_ms: int, pointers: dict[int, bytes],
+         writes_idle: bool = False) -> Plan | None:
     """The most urgent compaction that does not conflict with running ones, or None.
 
     `pointers` holds, per level, the largest key of the last table compacted there
-    (round robin); it is updated when a plan is chosen."""
+    (round robin); it is updated when a plan is chosen. With `writes_idle` (no flush
+    for a while) L0 is merged as soon as it holds `l0_compaction_trigger` tables: the
+    larger trigger for small memtables saves rewrites while writes flow, and this
+    gives back the disk space of overwritten versions once they stop."""
     scores = level_scores(version, opts)
     for lv in sorted(range(NUM_LEVELS - 1), key=lambda x: -scores[x]):
         if scores[lv] < 1.0:
@@ -83,6 +87,12 @@ def pick(version: Version, opts: StorageOptions, busy: Busy, now_ms: int, pointe
             _finish(plan, version)
             if lv:
                 pointers[lv] = plan.inputs[0][1].largest
+            return plan
+    if writes_idle and len(version.levels[0]) >= max(1, opts.l0_compaction_trigger):
+        plan = _l0_plan(version)
+        if plan is not None and not busy.conflicts(plan):
+            _finish(plan, version)
+            plan.reason = "l0 (writes idle)"
             return plan
     return _cleanup_plan(version, opts, busy, now_ms)
 

@@ -228,3 +228,24 @@ def test_one_compaction_at_a_time_leaves_room_for_flushes(store_dir, clock):
     s.install(run_job(flush))
     s.install(run_job(compaction))
     s.close()
+
+
+def test_l0_merged_from_the_classic_trigger_once_writes_pause(store_dir, clock):
+    # memtables an eighth of L1's target: L0 waits for 8 tables while writes flow
+    s = Storage.open(store_dir, small_options(clock, l0_compaction_trigger=4, l0_idle_compaction_ms=10_000))
+    s.options.level_base_bytes = 8 * s.options.memtable_size
+    assert s.options.l0_trigger() == 8
+    for t in range(5):
+        for i in range(60):
+            s.put(b"k%03d" % i, 1, b"%d" % t * 30)
+        s.write_pending()
+        s.freeze()
+        s.install(run_job(s.next_job()))
+    assert s.stats()["level0_tables"] == 5
+    assert s.next_job() is None  # 5 < 8 and a flush just happened
+    clock.now += 10_000
+    job = s.next_job()
+    assert job is not None and job.kind == "compaction" and job.reason == "l0 (writes idle)"
+    s.install(run_job(job))
+    assert s.stats()["level0_tables"] == 0 and s.get(b"k001").value == b"4" * 30
+    s.close()
