@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from typing import Callable
 
@@ -27,6 +28,7 @@ STALL_HOLD_LIMIT_S = 10.0  # a write stall delays replies at most this long
 JOB_POLL_S = 0.05  # how often an idle job runner asks the store for work
 HOUSEKEEPING_S = 1.0  # obsolete-file deletion and write retries
 LOADING_LOG_S = 2.0  # progress lines during a long WAL replay
+LOADING_SWITCH_INTERVAL_S = 0.0005  # GIL hand-over while loading (CPython's default: 5 ms)
 
 
 def storage_options(config: Config) -> StorageOptions:
@@ -84,7 +86,14 @@ class Persistence:
                 raise
             return storage, cold, count, expires
 
-        storage, cold, count, expires = await trio.to_thread.run_sync(open_and_rebuild, abandon_on_cancel=True)
+        # The replay runs Python in a worker thread: hand the GIL back to the event loop
+        # more often meanwhile, so -LOADING and /health answer promptly.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(LOADING_SWITCH_INTERVAL_S)
+        try:
+            storage, cold, count, expires = await trio.to_thread.run_sync(open_and_rebuild, abandon_on_cancel=True)
+        finally:
+            sys.setswitchinterval(switch_interval)
         for problem in storage.recovery_problems:
             log.warning("storage recovery: %s", problem)
         self.storage, self.cold = storage, cold
