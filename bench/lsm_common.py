@@ -373,23 +373,44 @@ def wait_quiet(port: int, timeout: float, poll: float = 0.5, quiet_for: float = 
     return round(time.monotonic() - start, 1)
 
 
-def redis_reference(value_size: int, keys: int = 10_000, gets: int = 5000) -> dict:
-    """GET p50/p99 of a real Redis through the same client: what the client itself costs."""
-    from tests.support import RedisReference
+class RedisReference:
+    """A real Redis (AOF everysec) with `keys` keys of the same values, read through the
+    same client: what the client and the machine cost, measured in the same minutes as
+    HyperCache (blocks of its GETs alternate with HyperCache's)."""
 
-    if not RedisReference.available():
-        return {"error": "redis-server not on PATH"}
-    ref = RedisReference("--appendonly", "yes", "--appendfsync", "everysec")
-    ref.start()
-    try:
-        load(ref.port, (mset_command(range(s, min(keys, s + 100)), value_size) for s in range(0, keys, 100)))
-        rng = random.Random(7)
-        picks = [rng.randrange(keys) for _ in range(gets)]
-        res = timed_gets(ref.port, ((key_of(i), value_for(i, value_size)) for i in picks))
-        return {"version": subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip(),
-                "keys": keys, "wrong": res["wrong"], **percentiles(res["lat"])}
-    finally:
-        ref.stop()
+    def __init__(self, value_size: int, keys: int = 10_000) -> None:
+        from tests.support import RedisReference as Ref
+
+        self.value_size, self.keys = value_size, keys
+        self.lat: list[float] = []
+        self.wrong = 0
+        self.error = None if Ref.available() else "redis-server not on PATH"
+        self._ref = None if self.error else Ref("--appendonly", "yes", "--appendfsync", "everysec")
+
+    def start(self) -> RedisReference:
+        if self._ref is not None:
+            self._ref.start()
+            n, size = self.keys, self.value_size
+            load(self._ref.port, (mset_command(range(s, min(n, s + 100)), size) for s in range(0, n, 100)))
+        return self
+
+    def gets(self, count: int, rng: random.Random) -> None:
+        if self._ref is None:
+            return
+        picks = [rng.randrange(self.keys) for _ in range(count)]
+        res = timed_gets(self._ref.port, ((key_of(i), value_for(i, self.value_size)) for i in picks))
+        self.lat += res["lat"]
+        self.wrong += res["wrong"]
+
+    def summary(self) -> dict:
+        if self.error:
+            return {"error": self.error}
+        version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
+        return {"version": version, "keys": self.keys, "wrong": self.wrong, **percentiles(self.lat)}
+
+    def stop(self) -> None:
+        if self._ref is not None:
+            self._ref.stop()
 
 
 def run_meta(argv: list[str]) -> dict:
@@ -400,7 +421,9 @@ def run_meta(argv: list[str]) -> dict:
             return "?"
 
     dirty = out("git", "status", "--porcelain", "--", "hypercache")
+    package = out(sys.executable, "-c", "import hypercache, os; print(os.path.dirname(hypercache.__file__))")
     return {
+        "hypercache_package": package,  # what the server imports (PYTHONPATH may point at another tree)
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "argv": argv,
         "commit": out("git", "rev-parse", "--short", "HEAD") + (" + uncommitted changes in hypercache/" if dirty else ""),
@@ -450,7 +473,8 @@ def report_head(title: str, r: dict, script: str) -> list[str]:
         "",
         f"Run {m['started']}, commit {m['commit']}, {m['cpus']} CPUs "
         f"(shared machine; load average {m['load_start']} at the start, {m.get('load_end')} at the end).",
-        f"Server: `{' '.join(m['server_argv'])}`. Script: `{' '.join(m['argv'])}` ({script}; rerun it to reproduce).",
+        f"Server: `{' '.join(m['server_argv'])}` (package {m.get('hypercache_package')}). "
+        f"Script: `{' '.join(m['argv'])}` ({script}; rerun it to reproduce).",
         "",
     ]
     if r.get("error"):

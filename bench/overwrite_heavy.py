@@ -99,10 +99,10 @@ def prober(port: int, keys: int, size: int, max_version: int, rate: float, stop_
 
 def burst_commands(watcher: L.JobWatcher, keys: int, size: int, version: int, rng: random.Random,
                    expected: dict[int, int]):
-    """MSETs of random keys at `version` until the watcher sees a compaction (or every
-    key has been written once)."""
+    """MSETs of random keys at `version` until the watcher sees a compaction (at most
+    4 x keys writes: L0 may take 16 memtables before it is merged)."""
     start = len(watcher.points)
-    for _ in range(0, keys, 100):
+    for _ in range(0, 4 * keys, 100):
         if len(watcher.points) > start and watcher.points[-1][2] > 0:
             return
         batch = [rng.randrange(keys) for _ in range(100)]
@@ -139,6 +139,8 @@ def main() -> int:
     ap.add_argument("--drain", type=float, default=180.0, help="longest wait for compactions after the writes")
     ap.add_argument("--bursts", type=int, default=6,
                     help="after the rounds: this many times, write until a compaction starts, then stop and let it run")
+    ap.add_argument("--redis-rounds", type=int, default=3,
+                    help="then the same writer and prober against a real Redis for this many rounds (0: no reference)")
     ap.add_argument("--server-arg", action="append", default=[], help="extra hypercache-server flag (repeatable)")
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--name", default="overwrite_heavy")
@@ -275,12 +277,60 @@ def main() -> int:
             results["polls_with_write_stall"] = sum(1 for p in pts if p[3] > 0)
         results["server_log_tail"] = srv.log_tail(5)
         srv.stop()
+    if opts.redis_rounds:
+        try:
+            results["redis_reference"] = redis_under_writes(opts, ctx, tmp)
+        except Exception as err:
+            results["redis_reference"] = {"error": f"{type(err).__name__}: {err}"}
     results["meta"]["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     out = Path(opts.out)
     L.write_json(out / f"{opts.name}.json", results)
     (out / f"{opts.name}.md").write_text(report(results))
     print(f"wrote {out / (opts.name + '.md')} and .json")
     return 0 if "error" not in results else 1
+
+
+def redis_under_writes(opts: argparse.Namespace, ctx, tmp: str) -> dict:
+    """The reference: a real Redis (AOF everysec), the same first write, writer process
+    and prober; GET latency with and without the writes."""
+    from tests.support import RedisReference
+
+    if not RedisReference.available():
+        return {"error": "redis-server not on PATH"}
+    n, size = opts.keys, opts.value_size
+    ref = RedisReference("--appendonly", "yes", "--appendfsync", "everysec")
+    ref.start()
+    try:
+        L.load(ref.port, (L.mset_command(range(s, min(n, s + 100)), size, 0) for s in range(0, n, 100)),
+               window=opts.window)
+        stop_file, probe_out = os.path.join(tmp, "redis-stop"), os.path.join(tmp, "redis-probe.pickle")
+        probe = ctx.Process(target=prober, args=(ref.port, n, size, opts.redis_rounds, opts.probe_rate, stop_file,
+                                                 probe_out, 2))
+        probe.start()
+        idle = min(opts.idle_seconds, 5.0)
+        time.sleep(idle)
+        writer_out = os.path.join(tmp, "redis-writer.pickle")
+        w = ctx.Process(target=writer, args=(ref.port, n, size, 1, opts.redis_rounds, opts.window, opts.deadline,
+                                             writer_out))
+        w_start = time.time()
+        w.start()
+        w.join()
+        w_end = time.time()
+        time.sleep(idle)
+        open(stop_file, "w").close()
+        probe.join(60)
+        with open(probe_out, "rb") as fh:
+            probed = pickle.load(fh)
+        with open(writer_out, "rb") as fh:
+            rounds = pickle.load(fh)
+    finally:
+        ref.stop()
+    groups: dict[str, list[float]] = {"idle": [], "writes": []}
+    for t, lat in zip(probed["starts"], probed["lat"]):
+        groups["writes" if w_start <= t <= w_end else "idle"].append(lat)
+    acked = sum(x["keys_acked"] for x in rounds)
+    return {"rounds": opts.redis_rounds, "keys_per_s": round(acked / max(1e-9, w_end - w_start)),
+            "gets_bad": len(probed["bad"]), **{g: L.percentiles(v) for g, v in groups.items()}}
 
 
 GROUPS = ("idle", "compaction, no writes", "flush, no writes", "writes, no job", "writes + flush",
@@ -342,6 +392,14 @@ def report(r: dict) -> str:
         v = r.get("get_groups", {}).get(g)
         if v:
             rows.append([g, v["n"], v["p50_ms"], v["p90_ms"], v["p99_ms"], v["p99.9_ms"], v["max_ms"]])
+    ref = r.get("redis_reference", {})
+    for g in ("idle", "writes"):
+        v = ref.get(g)
+        if v:
+            rows.append([f"reference: Redis, {g} ({ref['rounds']} rounds at {ref['keys_per_s']:,} keys/s)",
+                         v["n"], v["p50_ms"], v["p90_ms"], v["p99_ms"], v["p99.9_ms"], v["max_ms"]])
+    if ref.get("error"):
+        rows.append([f"reference: Redis: {ref['error']}", "", "", "", "", "", ""])
     lines += [
         L.md_table(["server state", "GETs", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"], rows),
         "",
