@@ -184,9 +184,7 @@ def merge_batches(sources: list[Iterator[list[RawEntry]]]) -> Iterator[list[RawE
     smaller key later) and sorts them in C: timsort merges the runs it is given."""
     current: list[list] = []  # [batch, position, stream]
     for src in sources:
-        batch = next(src, None)
-        while batch is not None and not batch:
-            batch = next(src, None)
+        batch = _next_batch(src)
         if batch is not None:
             current.append([batch, 0, src])
     while current:
@@ -212,13 +210,19 @@ def merge_batches(sources: list[Iterator[list[RawEntry]]]) -> Iterator[list[RawE
             if c[1] < len(c[0]):
                 refilled.append(c)
                 continue
-            batch = next(c[2], None)
-            while batch is not None and not batch:
-                batch = next(c[2], None)
+            batch = _next_batch(c[2])
             if batch is not None:
                 c[0], c[1] = batch, 0
                 refilled.append(c)
         current = refilled
+
+
+def _next_batch(src: Iterator[list[RawEntry]]) -> list[RawEntry] | None:
+    """The stream's next non-empty batch, or None at its end."""
+    for batch in src:
+        if batch:
+            return batch
+    return None
 
 
 def _run_compaction(job: CompactionJob) -> JobResult:

@@ -249,3 +249,22 @@ def test_l0_merged_from_the_classic_trigger_once_writes_pause(store_dir, clock):
     s.install(run_job(job))
     assert s.stats()["level0_tables"] == 0 and s.get(b"k001").value == b"4" * 30
     s.close()
+
+
+def test_merge_batches_is_a_sorted_merge_of_the_streams():
+    import random
+
+    from hypercache.storage.compaction import merge_batches
+
+    rng = random.Random(7)
+    for _ in range(200):
+        streams, everything = [], []
+        for s in range(rng.randrange(1, 6)):
+            keys = sorted(rng.sample(range(300), rng.randrange(0, 60)))
+            entries = [(b"k%03d" % k, -(1000 * s + k), 1, 0, b"") for k in keys]  # distinct seqs
+            everything += entries
+            cuts = sorted(rng.sample(range(len(entries) + 1), min(len(entries) + 1, rng.randrange(0, 5))))
+            batches = [entries[a:b] for a, b in zip([0] + cuts, cuts + [len(entries)])]
+            streams.append(iter(batches))
+        merged = [e for batch in merge_batches(streams) for e in batch]
+        assert merged == sorted(everything)
