@@ -49,16 +49,31 @@ class ServerProcess:
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.data_dir)
         if not wait:
             return self
+        # PING (after AUTH when the server has a password: -NOAUTH would come even while
+        # the store is still loading) until it answers +PONG.
+        self._probe, self._probe_replies = b"*1\r\n$4\r\nPING\r\n", 1
+        if "--requirepass" in self.extra_args:
+            password = self.extra_args[self.extra_args.index("--requirepass") + 1].encode()
+            self._probe = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(password), password) + self._probe
+            self._probe_replies = 2
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                    sock.sendall(self._probe)
                     reply = sock.recv(100)
-                    if reply.startswith((b"+PONG", b"-NOAUTH")):  # not -LOADING: wait for the store
+                    while reply.count(b"\r\n") < self._probe_replies:
+                        more = sock.recv(100)
+                        if not more:
+                            break
+                        reply += more
+                    if reply.endswith(b"+PONG\r\n"):  # not -LOADING: wait for the store
                         return self
+                    if reply.startswith(b"-NOAUTH") and self._probe_replies == 1:
+                        return self  # a password from a config file: up, loading or not
+
             except OSError:
                 pass
             time.sleep(0.05)

@@ -24,7 +24,10 @@ from hypercache.resp.writer import write_reply
 
 log = logging.getLogger("hypercache.server")
 
-RECV_SIZE = 256 * 1024
+# Bytes read from one client per reactor round: Redis's PROTO_IOBUF_LEN. A round runs
+# everything a read completes before any other client is answered, so this bounds what
+# one pipelining client can make the others wait for (~150 small SETs).
+RECV_SIZE = 16 * 1024
 
 
 async def send_all(sock: trio.socket.SocketType, data: bytes | bytearray) -> int:
