@@ -414,14 +414,15 @@ class RedisReference:
 
 
 def run_meta(argv: list[str]) -> dict:
-    def out(*cmd: str) -> str:
+    def out(*cmd: str, cwd: str | Path = REPO) -> str:
         try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=10, cwd=REPO).stdout.strip()
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10, cwd=cwd).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return "?"
 
     dirty = out("git", "status", "--porcelain", "--", "hypercache")
-    package = out(sys.executable, "-c", "import hypercache, os; print(os.path.dirname(hypercache.__file__))")
+    # from / as the server runs from its data directory: the repository is not on its path
+    package = out(sys.executable, "-c", "import hypercache, os; print(os.path.dirname(hypercache.__file__))", cwd="/")
     return {
         "hypercache_package": package,  # what the server imports (PYTHONPATH may point at another tree)
         "started": datetime.datetime.now().isoformat(timespec="seconds"),

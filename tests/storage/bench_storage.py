@@ -104,7 +104,7 @@ def main() -> None:
     st = s.stats()
     print(f"levels before compaction: L0 {st['level0_tables']} tables {st['level0_bytes'] / MB:.0f} MB, "
           f"L1 {st['level1_tables']} tables")
-    s.options.l0_compaction_trigger = 2
+    s.options.l0_compaction_trigger = s.options.l0_max_tables = 2
     job = s.next_job()
     done = threading.Event()
     box = {}
