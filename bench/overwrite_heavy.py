@@ -27,6 +27,7 @@ import multiprocessing as mp
 import os
 import pickle
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -282,6 +283,7 @@ def main() -> int:
             results["redis_reference"] = redis_under_writes(opts, ctx, tmp)
         except Exception as err:
             results["redis_reference"] = {"error": f"{type(err).__name__}: {err}"}
+    shutil.rmtree(tmp, ignore_errors=True)
     results["meta"]["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     out = Path(opts.out)
     L.write_json(out / f"{opts.name}.json", results)
