@@ -77,8 +77,8 @@ class ColdTier:
         """The filter's answer (CF.EXISTS key): False means certainly absent."""
         return self.filter.contains(key)
 
-    def load(self, key: bytes) -> object | None:
-        """The value the store holds for `key`, or None; a filter miss reads nothing."""
+    def _read(self, key: bytes):  # -> Record | None
+        """The store's live record of `key` behind the filter, counting its answers."""
         if not self.filter.contains(key):
             self.negative_lookups += 1
             return None
@@ -89,22 +89,16 @@ class ColdTier:
             raise CommandError(DAMAGED) from None
         if rec is None:
             self.false_positives += 1
-            return None
-        return decode_value(rec.kind, rec.value)
+        return rec
+
+    def load(self, key: bytes) -> object | None:
+        """The value the store holds for `key`, or None; a filter miss reads nothing."""
+        rec = self._read(key)
+        return None if rec is None else decode_value(rec.kind, rec.value)
 
     def contains(self, key: bytes) -> bool:
         """True if the store holds a live value for `key` (no value decoded)."""
-        if not self.filter.contains(key):
-            self.negative_lookups += 1
-            return False
-        try:
-            found = self.storage.get(key) is not None
-        except CorruptionError as err:
-            log.error("storage: reading key %r: %s", key[:64], err)
-            raise CommandError(DAMAGED) from None
-        if not found:
-            self.false_positives += 1
-        return found
+        return self._read(key) is not None
 
     # ---- writes (called by the keyspace before it changes memory) -----------------------
 
@@ -177,8 +171,7 @@ class ColdTier:
 
     def memory_bytes(self) -> int:
         """Memory the store and the filter hold outside the hot tier (memtables, filter)."""
-        stats = self.storage
-        return stats.memtable_memory() + self.filter.table_bytes
+        return self.storage.memtable_memory() + self.filter.table_bytes
 
     def info(self) -> dict[str, int | float]:
         """INFO filter figures."""
