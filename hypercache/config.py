@@ -48,7 +48,7 @@ class Config:
     appendfsync: str = "everysec"  # always | everysec | no | interval
     wal_sync_interval_ms: int = 10
     memtable_size: int = 64 * MB
-    compaction_threads: int = 1
+    compaction_threads: int = 2  # a flush never waits behind a long compaction
     save: str = ""
     # cluster
     cluster_enabled: bool = False
