@@ -1,6 +1,6 @@
 """Type stubs for the C extension (see __init__.py for the documented Python face)."""
 
-from typing import Iterable, Optional
+from typing import Iterable, Optional, overload
 
 from typing_extensions import Buffer
 
@@ -121,4 +121,10 @@ class BloomFilter:
     @property
     def filters(self) -> list[dict[str, float]]: ...
 
+@overload
 def parse_multibulk(buf: bytes, pos: int, out: list[list[bytes]], max_bulk: int) -> int: ...
+@overload
+def parse_multibulk(
+    buf: bytes, pos: int, out: list[list[bytes]], max_bulk: int,
+    lane: tuple[list[dict[bytes, object]], dict[bytes, int], bytearray, bool],
+) -> tuple[int, int, int]: ...

@@ -17,6 +17,7 @@ import trio
 
 from hypercache.commands.context import Context, ServerState
 from hypercache.commands.dispatch import execute
+from hypercache.commands.fastlane import count_lane_calls, lane_for
 from hypercache.resp.errors import QueryBufferLimit
 from hypercache.resp.reader import RequestReader
 from hypercache.resp.types import ErrorReply
@@ -78,11 +79,22 @@ class Connection:
         reader = self.reader
         reader.feed(data)
         out = self.out
-        for args in reader.read_requests():
-            # ctx.proto is read after execute: HELLO's own reply is in the new protocol
-            write_reply(out, execute(ctx, args), ctx.proto)
-            if ctx.close_after_reply:
+        while not ctx.close_after_reply:
+            # Parsed in steps: GETs the lane answers come back already in `out`, and
+            # each step's requests run before the next is read (AUTH, MULTI or MONITOR
+            # among them decide how the rest is read and whether the lane stays open).
+            reader.authenticated = ctx.authenticated
+            requests = reader.read_requests(lane_for(ctx, out))
+            if reader.lane_served:
+                count_lane_calls(ctx, reader.lane_served, reader.lane_ns)
+                reader.lane_served = reader.lane_ns = 0
+            if not requests:
                 break
+            for args in requests:
+                # ctx.proto is read after execute: HELLO's own reply is in the new protocol
+                write_reply(out, execute(ctx, args), ctx.proto)
+                if ctx.close_after_reply:
+                    break
         reader.authenticated = ctx.authenticated
         error = reader.error
         if error is not None and not ctx.close_after_reply:

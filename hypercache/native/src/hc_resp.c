@@ -2,7 +2,12 @@
  * requests parsed in C (see hc_resp.h for exactly what it leaves to Python). */
 #include "hc_resp.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include "hc_crc16.h"
 
 #define MAX_COUNT (1024 * 1024) /* more arguments than this: the Python reader decides */
 
@@ -34,10 +39,85 @@ static long long read_header(const char *buf, Py_ssize_t pos, Py_ssize_t end, ch
     return v;
 }
 
+/* The GET lane (see hc_resp.h): serve `GET key` at buf[p..] (the key's bulk header at
+ * p) from the hot tier if its value is a string in memory without a TTL entry. 1 if
+ * served (the reply is in `reply`), 0 if it must take the ordinary path, -1 on error.
+ * With `probe` nothing is written: 1 says it would be served now. */
+static int serve_get(const char *buf, Py_ssize_t p, Py_ssize_t end, PyObject *slots,
+                     PyObject *expires, PyObject *reply, int recency, int probe) {
+    long long len = read_header(buf, p, end, '$', &p);
+    uint16_t slot = hc_key_slot((const uint8_t *)buf + p, (size_t)len);
+    PyObject *dict = PyList_GET_ITEM(slots, slot);
+    if (!PyDict_CheckExact(dict)) return 0;
+    PyObject *key = PyBytes_FromStringAndSize(buf + p, (Py_ssize_t)len);
+    if (key == NULL) return -1;
+    PyObject *value = PyDict_GetItemWithError(dict, key); /* borrowed */
+    int served = 0;
+    if (value != NULL && PyBytes_CheckExact(value)) {
+        int has_ttl = PyDict_GET_SIZE(expires) ? PyDict_Contains(expires, key) : 0;
+        if (has_ttl < 0) goto fail;
+        if (!has_ttl && probe) {
+            served = 1;
+        } else if (!has_ttl) {
+            char head[24];
+            int n = snprintf(head, sizeof head, "$%zd\r\n", PyBytes_GET_SIZE(value));
+            Py_ssize_t at = PyByteArray_GET_SIZE(reply);
+            Py_ssize_t vlen = PyBytes_GET_SIZE(value);
+            Py_INCREF(value);
+            if (PyByteArray_Resize(reply, at + n + vlen + 2) < 0) {
+                Py_DECREF(value);
+                goto fail;
+            }
+            char *dst = PyByteArray_AS_STRING(reply) + at;
+            memcpy(dst, head, (size_t)n);
+            memcpy(dst + n, PyBytes_AS_STRING(value), (size_t)vlen);
+            memcpy(dst + n + vlen, "\r\n", 2);
+            /* Under a memory limit each slot dict is in LRU order: re-insert at the end,
+             * as Keyspace._fetch does. */
+            int rc = recency ? PyDict_DelItem(dict, key) : 0;
+            if (rc == 0 && recency) rc = PyDict_SetItem(dict, key, value);
+            Py_DECREF(value);
+            if (rc < 0) goto fail;
+            served = 1;
+        }
+    } else if (value == NULL && PyErr_Occurred()) {
+        goto fail;
+    }
+    Py_DECREF(key);
+    return served;
+fail:
+    Py_DECREF(key);
+    return -1;
+}
+
+static int is_get(const char *buf, Py_ssize_t p, Py_ssize_t end) {
+    Py_ssize_t q;
+    if (read_header(buf, p, end, '$', &q) != 3) return 0;
+    return (buf[q] | 0x20) == 'g' && (buf[q + 1] | 0x20) == 'e' && (buf[q + 2] | 0x20) == 't';
+}
+
 PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyList_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "parse_multibulk(buf: bytes, pos: int, out: list, max_bulk: int)");
+    if ((nargs != 4 && nargs != 5) || !PyBytes_Check(args[0]) || !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "parse_multibulk(buf: bytes, pos: int, out: list, max_bulk: int[, lane: tuple])");
         return NULL;
+    }
+    PyObject *slots = NULL, *expires = NULL, *reply = NULL;
+    int recency = 0;
+    if (nargs == 5 && args[4] != Py_None) {
+        PyObject *lane = args[4];
+        if (!PyTuple_Check(lane) || PyTuple_GET_SIZE(lane) != 4 ||
+            !PyList_Check(PyTuple_GET_ITEM(lane, 0)) ||
+            PyList_GET_SIZE(PyTuple_GET_ITEM(lane, 0)) != HC_SLOT_COUNT ||
+            !PyDict_Check(PyTuple_GET_ITEM(lane, 1)) || !PyByteArray_Check(PyTuple_GET_ITEM(lane, 2))) {
+            PyErr_SetString(PyExc_TypeError, "lane: (slots: list of 16384 dicts, expires: dict, reply: bytearray, recency: bool)");
+            return NULL;
+        }
+        slots = PyTuple_GET_ITEM(lane, 0);
+        expires = PyTuple_GET_ITEM(lane, 1);
+        reply = PyTuple_GET_ITEM(lane, 2);
+        recency = PyObject_IsTrue(PyTuple_GET_ITEM(lane, 3));
+        if (recency < 0) return NULL;
     }
     const char *buf = PyBytes_AS_STRING(args[0]);
     Py_ssize_t end = PyBytes_GET_SIZE(args[0]);
@@ -49,6 +129,8 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
         return NULL;
     }
     PyObject *out = args[2];
+    Py_ssize_t served = 0;
+    long long lane_ns = 0;
     while (pos < end) {
         Py_ssize_t p;
         long long count = read_header(buf, pos, end, '*', &p);
@@ -62,6 +144,26 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
             q += len + 2; /* Redis skips the CRLF after a bulk without checking it */
         }
         if (i < count) break;
+        if (slots != NULL && count == 2 && is_get(buf, p, end)) {
+            /* the key's header follows "$3\r\n" "GET" "\r\n" */
+            Py_ssize_t key_at = p + 4 + 3 + 2;
+            /* Replies go out in request order: a GET the lane would answer that follows
+             * requests still to be run waits for the next call, made once the caller
+             * has run them (it is looked up again then). A miss just joins them. */
+            int pending = PyList_GET_SIZE(out) > 0;
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            int rc = serve_get(buf, key_at, end, slots, expires, reply, recency, pending);
+            if (rc < 0) return NULL;
+            if (rc == 1 && pending) break;
+            if (rc == 1) {
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                lane_ns += (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+                served++;
+                pos = q;
+                continue;
+            }
+        }
         PyObject *request = PyList_New((Py_ssize_t)count);
         if (request == NULL) return NULL;
         for (i = 0; i < count; i++) {
@@ -79,5 +181,6 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
         if (rc < 0) return NULL;
         pos = q;
     }
-    return PyLong_FromSsize_t(pos);
+    if (slots == NULL) return PyLong_FromSsize_t(pos);
+    return Py_BuildValue("(nnL)", pos, served, lane_ns);
 }

@@ -13,7 +13,20 @@
  * such a request: an inline command, '*0' or '*-1', anything string2ll would refuse
  * or read differently (signs, leading zeros, NULs), a count over 1M, a bulk longer than
  * `max_bulk`, or a request not complete in `buf`. So every error text, limit and
- * partial-request state stays in one place, the Python reader. */
+ * partial-request state stays in one place, the Python reader.
+ *
+ * parse_multibulk(buf, pos, out, max_bulk, lane) -> (pos, served, ns)
+ *
+ * The same, with the GET lane: lane = (slots, expires, reply, recency), the keyspace's
+ * 16384 per-slot dicts, its expiry dict, the client's reply buffer and whether the
+ * slot dicts are kept in LRU order. A `GET key` whose value is a bytes object in its
+ * slot's dict and whose key has no expiry entry is answered here: its bulk reply is
+ * appended to `reply` (and the key moved to its dict's end under `recency`), and it is
+ * not added to `out`. Anything else (a miss, a TTL, another type) goes to `out` as
+ * usual, for the ordinary path to answer. Replies keep request order: a GET that
+ * follows requests already in `out` stops the call, to be made again once the caller
+ * has run them. `served` counts the GETs answered and `ns` the time they took, for the
+ * caller's statistics. */
 PyObject *hc_parse_multibulk(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

@@ -1,0 +1,39 @@
+"""The GET lane: GETs of strings in memory answered by the C request parser itself.
+
+A GET that hits the hot tier is the server's most common request and its cheapest
+work: a dict look-up and a bulk reply. Through `execute` it costs ~5 µs of Python
+(resolve, checks, timing, the keyspace's layers, the reply writer); answered where it
+is parsed (native parse_multibulk, hc_resp.h) it costs a fraction of one. The lane
+answers only what `Keyspace._fetch` would answer from memory without side effects
+beyond its LRU touch: a bytes value in its slot's dict whose key has no expiry entry.
+Everything else (misses, TTLs, other types) takes the ordinary path.
+
+The lane is open to a client only while nothing else would have to see its GETs:
+authenticated, not inside MULTI, no MONITOR client, not loading, and no slow-log or
+latency-monitor threshold under LANE_MIN_SLOW_USEC (a dict look-up never takes that
+long, so no call the lane answers would have been logged).
+"""
+
+from __future__ import annotations
+
+from hypercache.commands.context import Context
+from hypercache.commands.dispatch import record_calls
+
+LANE_MIN_SLOW_USEC = 1000
+
+
+def lane_for(ctx: Context, reply: bytearray) -> tuple | None:
+    """The lane argument for the reader, or None while the client must take the
+    ordinary path for every request."""
+    server = ctx.server
+    if (ctx.multi is not None or not ctx.authenticated or server.loading or server.monitors
+            or server.slow_usec < LANE_MIN_SLOW_USEC):
+        return None
+    return ctx.keyspace.hot_tier_view(reply)
+
+
+def count_lane_calls(ctx: Context, served: int, ns: int) -> None:
+    """Count GETs the lane answered as `call` counts a call: INFO commandstats,
+    latencystats, keyspace hits."""
+    ctx.keyspace.hits += served
+    record_calls(ctx, ctx.server.table.lookup(b"get"), served, ns)

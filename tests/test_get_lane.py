@@ -1,0 +1,216 @@
+"""The GET lane (commands/fastlane.py, native parse_multibulk with a lane): GETs answered
+by the C parser must be indistinguishable from GETs run through `execute`.
+
+The reference is the same server with the lane switched off; random pipelines of
+reads and writes (TTLs, other types, MULTI, wrong arity, mixed case) must give the same
+reply bytes, the same keyspace and the same statistics. Then the cases the lane must
+leave to the ordinary path, one by one, on a real server process.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hypercache.server.connection as connection_module
+from hypercache.commands.context import ServerState
+from hypercache.config import Config
+from hypercache.native import key_slot, parse_multibulk
+from hypercache.server.connection import Connection
+
+from .support import ServerProcess
+
+
+def multibulk(*args: bytes) -> bytes:
+    out = b"*%d\r\n" % len(args)
+    for arg in args:
+        out += b"$%d\r\n%b\r\n" % (len(arg), arg)
+    return out
+
+
+KEYS = [b"a", b"b", b"{a}c", b"k" * 40]
+TICK = (b"<tick>",)  # not sent: moves both servers' clocks past every TTL given
+key = st.sampled_from(KEYS)
+value = st.binary(max_size=20)
+request = st.one_of(
+    st.tuples(st.sampled_from([b"GET", b"get", b"gEt"]), key),
+    st.tuples(st.just(b"SET"), key, value),
+    st.tuples(st.just(b"DEL"), key),
+    st.tuples(st.just(b"PEXPIRE"), key, st.sampled_from([b"100000", b"-5"])),
+    st.tuples(st.just(b"PERSIST"), key),
+    st.tuples(st.just(b"APPEND"), key, value),
+    st.tuples(st.just(b"CF.ADD"), key, value),  # another type: GET answers WRONGTYPE
+    st.tuples(st.just(b"GET")),  # wrong arity
+    st.tuples(st.just(b"GET"), key, key),
+    st.just((b"MULTI",)),
+    st.just((b"EXEC",)),
+    st.just(TICK),
+)
+
+
+class Pair:
+    """One in-process server with the lane and one without, fed the same bytes."""
+
+    def __init__(self, **config: object) -> None:
+        self.states = [ServerState(Config(**config)) for _ in range(2)]
+        self.now = 1_700_000_000_000
+        for state in self.states:  # one clock for both, so TTLs compare equal
+            state.keyspace._clock = lambda: self.now
+        self.socks = [socket.socketpair() for _ in range(2)]
+        self.conns = [Connection(state, pair[0]) for state, pair in zip(self.states, self.socks)]
+
+    def feed(self, monkeypatch: pytest.MonkeyPatch, data: bytes) -> list[bytes]:
+        replies = []
+        for i, conn in enumerate(self.conns):
+            with monkeypatch.context() as patch:
+                if i == 1:  # the reference: every request through execute()
+                    patch.setattr(connection_module, "lane_for", lambda ctx, reply: None)
+                conn.handle_input(data)
+            replies.append(bytes(conn.out))
+            conn.out.clear()
+        return replies
+
+    def close(self) -> None:
+        for pair in self.socks:
+            for sock in pair:
+                sock.close()
+
+
+def comparable(value: object) -> object:
+    """A stored value as something == compares (a filter value by its serialised form)."""
+    if value is None or type(value) is bytes:
+        return value
+    return type(value).__name__, value.to_bytes()  # type: ignore[attr-defined]
+
+
+def keyspace_snapshot(state: ServerState) -> dict:
+    ks = state.keyspace
+    stats = state.stats
+    get_stats = stats.commands.get("get")
+    return {
+        "keys": {k: comparable(ks.peek(k)) for k in KEYS},
+        "ttls": {k: ks.expire_at(k) for k in KEYS},
+        "hits": ks.hits,
+        "misses": ks.misses,
+        "processed": stats.total_commands_processed,
+        "get_calls": get_stats.calls if get_stats else 0,
+        "get_histogram_total": sum(get_stats.histogram) if get_stats else 0,
+    }
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(request, min_size=1, max_size=12), min_size=1, max_size=6),
+       maxmemory=st.sampled_from([0, 10_000_000]))
+def test_lane_answers_exactly_as_execute(monkeypatch: pytest.MonkeyPatch, batches, maxmemory) -> None:
+    pair = Pair(maxmemory=maxmemory, maxmemory_policy="allkeys-lru")
+    try:
+        for batch in batches:
+            pipeline = []
+            for req in batch + [TICK]:  # a tick sends what came before it, then moves the clock
+                if req != TICK:
+                    pipeline.append(multibulk(*req))
+                    continue
+                with_lane, without = pair.feed(monkeypatch, b"".join(pipeline))
+                assert with_lane == without, batch
+                # Under a memory limit the lane keeps each slot dict in the same LRU order.
+                for slot in {key_slot(k) for k in KEYS}:
+                    orders = [list(state.keyspace._slots[slot]) for state in pair.states]
+                    assert orders[0] == orders[1]
+                pipeline = []
+                pair.now += 200_000
+        assert keyspace_snapshot(pair.states[0]) == keyspace_snapshot(pair.states[1])
+    finally:
+        pair.close()
+
+
+def test_lane_serves_hits_and_counts_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    pair = Pair()
+    try:
+        pair.feed(monkeypatch, multibulk(b"SET", b"a", b"1"))
+        data = multibulk(b"GET", b"a") * 5 + multibulk(b"GET", b"zz") + multibulk(b"GET", b"a")
+        with_lane, without = pair.feed(monkeypatch, data)
+        assert with_lane == without == b"$1\r\n1\r\n" * 5 + b"$-1\r\n" + b"$1\r\n1\r\n"
+        state = pair.states[0]
+        assert state.stats.commands["get"].calls == 7
+        assert (state.keyspace.hits, state.keyspace.misses) == (6, 1)
+    finally:
+        pair.close()
+
+
+def test_native_lane_keeps_request_order() -> None:
+    """A GET after a request still to run is not answered ahead of it."""
+    slots = [{} for _ in range(16384)]
+    slots[key_slot(b"a")][b"a"] = b"old"
+    reply = bytearray()
+    out: list[list[bytes]] = []
+    buf = multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new") + multibulk(b"GET", b"a")
+    pos, served, _ = parse_multibulk(buf, 0, out, 1 << 20, (slots, {}, reply, False))
+    assert (served, out, bytes(reply)) == (1, [[b"SET", b"a", b"new"]], b"$3\r\nold\r\n")
+    assert pos == len(multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new"))  # before the 2nd GET
+    # A key with a TTL entry, a non-bytes value, a miss: all left to the ordinary path.
+    slots[key_slot(b"t")][b"t"] = b"v"
+    slots[key_slot(b"o")][b"o"] = object()
+    out = []
+    buf = multibulk(b"GET", b"t") + multibulk(b"GET", b"o") + multibulk(b"GET", b"missing")
+    pos, served, _ = parse_multibulk(buf, 0, out, 1 << 20, (slots, {b"t": 1}, reply, False))
+    assert (pos, served) == (len(buf), 0)
+    assert out == [[b"GET", b"t"], [b"GET", b"o"], [b"GET", b"missing"]]
+    with pytest.raises(TypeError):
+        parse_multibulk(buf, 0, [], 100, (slots[:10], {}, reply, False))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with ServerProcess(tmp_path_factory.mktemp("lane"), "--appendonly", "no") as proc:
+        yield proc
+
+
+def test_lane_closed_to_multi_monitor_and_slowlog(server) -> None:
+    r = redis.Redis(port=server.port)
+    r.set("k", "v")
+    # Inside MULTI a GET is queued, not answered.
+    pipe = r.pipeline(transaction=True)
+    pipe.get("k")
+    pipe.set("k", "w")
+    pipe.get("k")
+    assert pipe.execute() == [b"v", True, b"w"]
+    # A MONITOR client sees GETs.
+    with r.monitor() as monitor:
+        for _ in range(3):
+            r.get("k")
+        seen = [monitor.next_command()["command"] for _ in range(6)]  # after HELLO, CLIENT ...
+    assert "GET k" in seen
+    # With a slow-log threshold of 0 every GET is logged, so none is answered by the lane.
+    r.config_set("slowlog-log-slower-than", 0)
+    try:
+        r.slowlog_reset()
+        r.get("k")
+        assert any(entry["command"] == b"GET k" for entry in r.slowlog_get())
+    finally:
+        r.config_set("slowlog-log-slower-than", 10000)
+    # TTLs: a key past its time is a miss, reaped on read, as without the lane.
+    r.set("t", "v", px=50)
+    assert r.get("t") == b"v"
+    time.sleep(0.1)
+    assert r.get("t") is None
+    assert r.exists("t") == 0
+    info = r.info("commandstats")["cmdstat_get"]
+    assert info["calls"] >= 6
+
+
+def test_lane_moves_a_hit_to_the_lru_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a memory limit a GET makes its key the most recently used, as _fetch does."""
+    pair = Pair(maxmemory=10_000_000, maxmemory_policy="allkeys-lru")
+    try:
+        pair.feed(monkeypatch, multibulk(b"SET", b"a", b"1") + multibulk(b"SET", b"{a}c", b"2"))
+        pair.feed(monkeypatch, multibulk(b"GET", b"a"))
+        for state in pair.states:
+            assert list(state.keyspace._slots[key_slot(b"a")]) == [b"{a}c", b"a"]
+        assert pair.states[0].stats.commands["get"].calls == 1  # answered by the lane
+    finally:
+        pair.close()
