@@ -35,7 +35,7 @@ from hypercache.server.persistence import storage_options  # noqa: E402
 from hypercache.storage import Storage  # noqa: E402
 
 KEYS = 100_000
-BATCH = 16
+BATCH = 16  # requests per read (--batch): 16 as redis-benchmark -P 16, 1 as without -P
 VALUE = b"x" * 100
 
 
@@ -70,11 +70,14 @@ def run_case(conn: Connection, storage: Storage | None, payload: list[bytes]) ->
 
 
 def main() -> None:
+    global BATCH
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-store", action="store_true", help="pure cache (appendonly no)")
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--profile", choices=["get", "miss", "set"], help="cProfile one case")
+    parser.add_argument("--batch", type=int, default=16, help="requests per read")
     args = parser.parse_args()
+    BATCH = args.batch
 
     with tempfile.TemporaryDirectory(prefix="hc-hotpath-") as tmp:
         config = Config(dir=tmp, appendonly=not args.no_store, appendfsync="no")

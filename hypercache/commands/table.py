@@ -56,11 +56,18 @@ class CommandSpec:
         return argc == self.arity if self.arity > 0 else argc >= -self.arity
 
 
+AS_SENT_LIMIT = 4096  # spellings of command names remembered (GET, get, Get, ...)
+
+
 class CommandTable:
     """Lookup from lower-case command name (bytes) to CommandSpec."""
 
     def __init__(self) -> None:
         self.commands: dict[bytes, CommandSpec] = {}
+        # Names as clients send them (redis-cli and most libraries: upper case) -> spec,
+        # so the common look-up is one dict get without lower(). Bounded: only names
+        # that turned out to be commands are kept.
+        self._as_sent: dict[bytes, CommandSpec] = {}
 
     def add(self, spec: CommandSpec) -> None:
         parent, _, sub = spec.name.partition("|")
@@ -76,9 +83,11 @@ class CommandTable:
 
     def lookup(self, name: bytes) -> CommandSpec | None:
         """The spec for a command name as the client sent it (any case)."""
-        spec = self.commands.get(name)
+        spec = self._as_sent.get(name)
         if spec is None:
             spec = self.commands.get(name.lower())
+            if spec is not None and len(self._as_sent) < AS_SENT_LIMIT:
+                self._as_sent[name] = spec
         return spec
 
     def __iter__(self):

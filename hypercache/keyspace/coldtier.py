@@ -135,7 +135,9 @@ class ColdTier:
         err = self.storage.write_error
         if err is not None:
             return str(err)
-        if self.background_error is not None and self.storage.write_stall:
+        if self.background_error is None:  # the common case, checked first: every write asks
+            return None
+        if self.storage.write_stall:
             return f"MISCONF Errors writing to disk in the background: {self.background_error}"
         return None
 

@@ -108,6 +108,11 @@ class RequestReader:
         else:
             self._buf = data
 
+    @property
+    def drained(self) -> bool:
+        """Nothing received is left to parse (read_requests would return nothing)."""
+        return not self._buf and self._parts is None
+
     def pending_bytes(self) -> int:
         """Bytes received but not yet returned as part of a request (Redis's qbuf)."""
         if self._parts is not None:
@@ -143,10 +148,12 @@ class RequestReader:
         if stopped:  # the caller comes back for the rest at once
             return out
         # Drop consumed bytes once, after the whole batch, not per request.
-        if self._pos:
-            self._buf = self._buf[self._pos :]
+        pos = self._pos
+        if pos:
+            self._buf = b"" if pos == len(self._buf) else self._buf[pos:]
             self._pos = 0
-        self._check_query_buffer()
+        if self._buf:  # _check_query_buffer, skipped when nothing is left (the common case)
+            self._check_query_buffer()
         return out
 
     def _check_query_buffer(self) -> None:

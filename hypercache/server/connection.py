@@ -95,6 +95,8 @@ class Connection:
                 write_reply(out, execute(ctx, args), ctx.proto)
                 if ctx.close_after_reply:
                     break
+            if reader.drained:
+                break
         reader.authenticated = ctx.authenticated
         error = reader.error
         if error is not None and not ctx.close_after_reply:
