@@ -1,5 +1,5 @@
-"""The GET lane (commands/fastlane.py, native parse_multibulk with a lane): GETs answered
-by the C parser must be indistinguishable from GETs run through `execute`.
+"""The lane (commands/fastlane.py, native parse_multibulk with a lane): GETs and MGETs
+answered by the C parser must be indistinguishable from those run through `execute`.
 
 The reference is the same server with the lane switched off; random pipelines of
 reads and writes (TTLs, other types, MULTI, wrong arity, mixed case) must give the same
@@ -9,8 +9,11 @@ leave to the ordinary path, one by one, on a real server process.
 
 from __future__ import annotations
 
+import random
 import socket
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -18,9 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hypercache.server.connection as connection_module
+from hypercache.keyspace.coldtier import ColdTier
+from hypercache.storage import Storage
 from hypercache.commands.context import ServerState
 from hypercache.config import Config
-from hypercache.native import key_slot, parse_multibulk
+from hypercache.native import CuckooFilter, key_slot, parse_multibulk
 from hypercache.server.connection import Connection
 
 from .support import ServerProcess
@@ -33,12 +38,13 @@ def multibulk(*args: bytes) -> bytes:
     return out
 
 
-KEYS = [b"a", b"b", b"{a}c", b"k" * 40]
+KEYS = [b"a", b"b", b"{a}c", b"k" * 40, b"never-set"]
 TICK = (b"<tick>",)  # not sent: moves both servers' clocks past every TTL given
 key = st.sampled_from(KEYS)
 value = st.binary(max_size=20)
 request = st.one_of(
-    st.tuples(st.sampled_from([b"GET", b"get", b"gEt"]), key),
+    st.tuples(st.sampled_from([b"GET", b"get", b"gEt"]), st.one_of(key, st.just(b"never-set"))),
+    st.lists(key, min_size=0, max_size=4).map(lambda keys: (b"MGET", *keys)),
     st.tuples(st.just(b"SET"), key, value),
     st.tuples(st.just(b"DEL"), key),
     st.tuples(st.just(b"PEXPIRE"), key, st.sampled_from([b"100000", b"-5"])),
@@ -54,11 +60,19 @@ request = st.one_of(
 
 
 class Pair:
-    """One in-process server with the lane and one without, fed the same bytes."""
+    """One in-process server with the lane and one without, fed the same bytes; each over
+    its own store in `store_dir` (a cold tier with its keyspace filter) if given."""
 
-    def __init__(self, **config: object) -> None:
+    def __init__(self, store_dir: Path | None = None, **config: object) -> None:
         self.states = [ServerState(Config(**config)) for _ in range(2)]
+        self.stores: list[Storage] = []
+        for i, state in enumerate(self.states if store_dir is not None else []):
+            storage = Storage.open(str(store_dir / f"store{i}"))
+            cold = ColdTier(storage, 0.01)
+            state.keyspace.attach_cold_tier(cold, *cold.rebuild())
+            self.stores.append(storage)
         self.now = 1_700_000_000_000
+        self.feeds = 0
         for state in self.states:  # one clock for both, so TTLs compare equal
             state.keyspace._clock = lambda: self.now
         self.socks = [socket.socketpair() for _ in range(2)]
@@ -66,16 +80,23 @@ class Pair:
 
     def feed(self, monkeypatch: pytest.MonkeyPatch, data: bytes) -> list[bytes]:
         replies = []
+        self.feeds += 1
         for i, conn in enumerate(self.conns):
             with monkeypatch.context() as patch:
                 if i == 1:  # the reference: every request through execute()
                     patch.setattr(connection_module, "lane_for", lambda ctx, reply: None)
                 conn.handle_input(data)
+            keyspace = self.states[i].keyspace
+            if keyspace.maxmemory:  # as the reactor does after each round
+                random.seed(self.feeds)  # both sides pick the same random slots to evict from
+                keyspace.enforce_memory_limit()
             replies.append(bytes(conn.out))
             conn.out.clear()
         return replies
 
     def close(self) -> None:
+        for storage in self.stores:
+            storage.close()
         for pair in self.socks:
             for sock in pair:
                 sock.close()
@@ -100,14 +121,23 @@ def keyspace_snapshot(state: ServerState) -> dict:
         "processed": stats.total_commands_processed,
         "get_calls": get_stats.calls if get_stats else 0,
         "get_histogram_total": sum(get_stats.histogram) if get_stats else 0,
+        "mget_calls": stats.commands["mget"].calls if "mget" in stats.commands else 0,
+        "negative_lookups": ks.cold.negative_lookups if ks.cold is not None else None,
     }
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(request, min_size=1, max_size=12), min_size=1, max_size=6),
-       maxmemory=st.sampled_from([0, 10_000_000]))
-def test_lane_answers_exactly_as_execute(monkeypatch: pytest.MonkeyPatch, batches, maxmemory) -> None:
-    pair = Pair(maxmemory=maxmemory, maxmemory_policy="allkeys-lru")
+       maxmemory=st.sampled_from([0, 300, 10_000_000]), store=st.booleans(), resp3=st.booleans())
+def test_lane_answers_exactly_as_execute(monkeypatch: pytest.MonkeyPatch, batches, maxmemory, store, resp3) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        pair = Pair(Path(tmp) if store else None, maxmemory=maxmemory, maxmemory_policy="allkeys-lru")
+        if resp3:
+            pair.feed(monkeypatch, multibulk(b"HELLO", b"3"))
+        run_pair(monkeypatch, pair, batches)
+
+
+def run_pair(monkeypatch: pytest.MonkeyPatch, pair: Pair, batches) -> None:
     try:
         for batch in batches:
             pipeline = []
@@ -149,19 +179,36 @@ def test_native_lane_keeps_request_order() -> None:
     reply = bytearray()
     out: list[list[bytes]] = []
     buf = multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new") + multibulk(b"GET", b"a")
-    pos, served, _ = parse_multibulk(buf, 0, out, 1 << 20, (slots, {}, reply, False))
+    pos, served, *_ = parse_multibulk(buf, 0, out, 1 << 20, (slots, {}, reply, False, None, False))
     assert (served, out, bytes(reply)) == (1, [[b"SET", b"a", b"new"]], b"$3\r\nold\r\n")
     assert pos == len(multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new"))  # before the 2nd GET
-    # A key with a TTL entry, a non-bytes value, a miss: all left to the ordinary path.
+    # A key with a TTL entry, a non-bytes value, a key the filter may hold: all left to
+    # the ordinary path.
     slots[key_slot(b"t")][b"t"] = b"v"
     slots[key_slot(b"o")][b"o"] = object()
+    keyspace_filter = CuckooFilter.for_fpp(1000, 0.01)
+    keyspace_filter.insert(b"cold")
     out = []
-    buf = multibulk(b"GET", b"t") + multibulk(b"GET", b"o") + multibulk(b"GET", b"missing")
-    pos, served, _ = parse_multibulk(buf, 0, out, 1 << 20, (slots, {b"t": 1}, reply, False))
-    assert (pos, served) == (len(buf), 0)
-    assert out == [[b"GET", b"t"], [b"GET", b"o"], [b"GET", b"missing"]]
+    buf = multibulk(b"GET", b"t") + multibulk(b"GET", b"o") + multibulk(b"GET", b"cold")
+    buf += multibulk(b"MGET", b"a", b"t") + multibulk(b"MGET", *[b"a"] * 65)
+    lane = (slots, {b"t": 1}, reply, False, keyspace_filter, False)
+    pos, served, _, mgets, _, keys, _ = parse_multibulk(buf, 0, out, 1 << 20, lane)
+    assert (pos, served, mgets, keys) == (len(buf), 0, 0, 0)
+    assert out[:3] == [[b"GET", b"t"], [b"GET", b"o"], [b"GET", b"cold"]]
+    assert out[3] == [b"MGET", b"a", b"t"] and len(out[4]) == 66  # a TTL; over 64 keys
+    # An MGET of hits and a key the filter rules out: one array reply, counted by keys.
+    for resp3, null in ((False, b"$-1\r\n"), (True, b"_\r\n")):
+        reply.clear()
+        lane = (slots, {}, reply, False, keyspace_filter, resp3)
+        result = parse_multibulk(multibulk(b"mget", b"a", b"absent", b"a"), 0, [], 1 << 20, lane)
+        assert result[1:] == (0, 0, 1, result[4], 3, 1)
+        assert bytes(reply) == b"*3\r\n$3\r\nold\r\n" + null + b"$3\r\nold\r\n"
+    # Without a filter (a pure cache) memory is everything: a miss is a null.
+    reply.clear()
+    result = parse_multibulk(multibulk(b"GET", b"cold"), 0, [], 1 << 20, (slots, {}, reply, False, None, False))
+    assert (result[1], result[5], result[6], bytes(reply)) == (1, 1, 1, b"$-1\r\n")
     with pytest.raises(TypeError):
-        parse_multibulk(buf, 0, [], 100, (slots[:10], {}, reply, False))
+        parse_multibulk(buf, 0, [], 100, (slots[:10], {}, reply, False, None, False))
 
 
 @pytest.fixture(scope="module")

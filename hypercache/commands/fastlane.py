@@ -1,4 +1,4 @@
-"""The GET lane: GETs of strings in memory answered by the C request parser itself.
+"""The lane: GETs and MGETs of strings in memory answered by the C request parser itself.
 
 A GET that hits the hot tier is the server's most common request and its cheapest
 work: a dict look-up and a bulk reply. Through `execute` it costs ~5 µs of Python
@@ -29,11 +29,18 @@ def lane_for(ctx: Context, reply: bytearray) -> tuple | None:
     if (ctx.multi is not None or not ctx.authenticated or server.loading or server.monitors
             or server.slow_usec < LANE_MIN_SLOW_USEC):
         return None
-    return ctx.keyspace.hot_tier_view(reply)
+    return ctx.keyspace.hot_tier_view(reply, ctx.proto == 3)
 
 
-def count_lane_calls(ctx: Context, served: int, ns: int) -> None:
-    """Count GETs the lane answered as `call` counts a call: INFO commandstats,
-    latencystats, keyspace hits."""
-    ctx.keyspace.hits += served
-    record_calls(ctx, ctx.server.table.commands[b"get"], served, ns)
+def count_lane_calls(ctx: Context, counts: list[int]) -> None:
+    """Count what the lane answered as `call` counts a call (INFO commandstats,
+    latencystats, keyspace hits and misses: one per key read), then zero `counts`
+    ([GETs, their ns, MGETs, their ns, keys read, nulls], RequestReader.lane_counts)."""
+    gets, get_ns, mgets, mget_ns, keys, absent = counts
+    commands = ctx.server.table.commands
+    if gets:
+        record_calls(ctx, commands[b"get"], gets, get_ns)
+    if mgets:
+        record_calls(ctx, commands[b"mget"], mgets, mget_ns)
+    ctx.keyspace.count_lane_reads(keys, absent)
+    counts[:] = (0, 0, 0, 0, 0, 0)

@@ -126,5 +126,5 @@ def parse_multibulk(buf: bytes, pos: int, out: list[list[bytes]], max_bulk: int)
 @overload
 def parse_multibulk(
     buf: bytes, pos: int, out: list[list[bytes]], max_bulk: int,
-    lane: tuple[list[dict[bytes, object]], dict[bytes, int], bytearray, bool],
-) -> tuple[int, int, int]: ...
+    lane: tuple[list[dict[bytes, object]], dict[bytes, int], bytearray, bool, Optional[CuckooFilter], bool],
+) -> tuple[int, int, int, int, int, int, int]: ...

@@ -67,8 +67,7 @@ class RequestReader:
         "query_buffer_limit",
         "authenticated",
         "error",
-        "lane_served",
-        "lane_ns",
+        "lane_counts",
     )
 
     def __init__(
@@ -91,10 +90,9 @@ class RequestReader:
         self.query_buffer_limit = query_buffer_limit
         self.authenticated = True  # the server sets False while AUTH is required
         self.error: ProtocolError | None = None
-        # GETs the C parser answered itself (the GET lane, see read_requests), and
-        # the nanoseconds they took: the caller counts them and resets these.
-        self.lane_served = 0
-        self.lane_ns = 0
+        # What the C parser answered itself (the lane, see read_requests): GETs, their
+        # ns, MGETs, their ns, keys read, nulls. The caller counts them and zeroes this.
+        self.lane_counts = [0, 0, 0, 0, 0, 0]
 
     def feed(self, data: bytes) -> None:
         """Append bytes received from the client."""
@@ -125,10 +123,12 @@ class RequestReader:
         Empty requests (a blank inline line, '*0') are skipped as Redis does.
         After a protocol error `self.error` is set and nothing more is parsed.
 
-        With a `lane` (native parse_multibulk's GET lane: the keyspace's hot tier and
-        the client's reply buffer), GETs of strings in memory are answered while
-        parsing and counted in `lane_served`; the requests returned are the rest, up to
-        the next GET after them. Call again after running them, until nothing is left.
+        With a `lane` (native parse_multibulk's lane: the keyspace's hot tier and the
+        client's reply buffer), GETs and MGETs of strings in memory (or of keys the
+        keyspace filter rules out) are answered while parsing and counted in
+        `lane_counts`; the requests returned are the rest, up to
+        the next such request after them. Call again after running them, until nothing
+        is left.
         """
         out: list[list[bytes]] = []
         if self.error is not None:
@@ -178,9 +178,16 @@ class RequestReader:
             if lane is None:
                 pos = parse_multibulk(buf, pos, out, min(self.max_bulk_len, BIG_ARG - 1))
             else:
-                pos, served, ns = parse_multibulk(buf, pos, out, min(self.max_bulk_len, BIG_ARG - 1), lane)
-                self.lane_served += served
-                self.lane_ns += ns
+                pos, gets, get_ns, mgets, mget_ns, keys, absent = parse_multibulk(
+                    buf, pos, out, min(self.max_bulk_len, BIG_ARG - 1), lane)
+                if keys:
+                    counts = self.lane_counts
+                    counts[0] += gets
+                    counts[1] += get_ns
+                    counts[2] += mgets
+                    counts[3] += mget_ns
+                    counts[4] += keys
+                    counts[5] += absent
                 if out and pos < end:  # stopped before a GET: the caller runs `out` first
                     self._pos = pos
                     return True

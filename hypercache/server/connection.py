@@ -80,14 +80,13 @@ class Connection:
         reader.feed(data)
         out = self.out
         while not ctx.close_after_reply:
-            # Parsed in steps: GETs the lane answers come back already in `out`, and
+            # Parsed in steps: (M)GETs the lane answers come back already in `out`, and
             # each step's requests run before the next is read (AUTH, MULTI or MONITOR
             # among them decide how the rest is read and whether the lane stays open).
             reader.authenticated = ctx.authenticated
             requests = reader.read_requests(lane_for(ctx, out))
-            if reader.lane_served:
-                count_lane_calls(ctx, reader.lane_served, reader.lane_ns)
-                reader.lane_served = reader.lane_ns = 0
+            if reader.lane_counts[4]:  # keys the lane read
+                count_lane_calls(ctx, reader.lane_counts)
             if not requests:
                 break
             for args in requests:

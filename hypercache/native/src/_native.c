@@ -472,6 +472,8 @@ typedef struct {
     hc_cf cf;
 } CuckooObject;
 
+static PyTypeObject CuckooType;
+
 /* The hc_cf of a FilterObject that is a CuckooObject's head. */
 #define CF(o) (&((CuckooObject *)(o))->cf)
 
@@ -609,6 +611,18 @@ static PyObject *Cuckoo_insert_unique(CuckooObject *self, PyObject *key) {
     if (rc == HC_EXISTS) Py_RETURN_FALSE;
     if (rc != HC_OK) return raise_status(rc, "Filter is full");
     Py_RETURN_TRUE;
+}
+
+/* For the request parser's lane (hc_resp.h): 0 if `filter` (a CuckooFilter) certainly
+ * holds no `key`, 1 if it might, -1 if it is not a usable cuckoo filter (no exception). */
+int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len) {
+    if (!PyObject_TypeCheck(filter, &CuckooType)) return -1;
+    CuckooObject *self = (CuckooObject *)filter;
+    if (filter_usable(&self->base, 0) < 0) {
+        PyErr_Clear();
+        return -1;
+    }
+    return hc_cf_contains(&self->cf, hc_hash64(key, (size_t)len));
 }
 
 static PyObject *Cuckoo_contains(CuckooObject *self, PyObject *key) {
@@ -1115,7 +1129,7 @@ static PyObject *mod_hash64(PyObject *Py_UNUSED(module), PyObject *args, PyObjec
 static PyMethodDef module_methods[] = {
     {"key_slot", (PyCFunction)mod_key_slot, METH_O, "key_slot(key) -> int: the Redis Cluster slot of key."},
     {"parse_multibulk", (PyCFunction)(void (*)(void))hc_parse_multibulk, METH_FASTCALL,
-     "parse_multibulk(buf, pos, out, max_bulk[, lane]) -> int (or (pos, served, ns) with a lane): complete ordinary requests appended to out; with a lane, GET hits answered from the hot tier."},
+     "parse_multibulk(buf, pos, out, max_bulk[, lane]) -> int (with a lane: (pos, gets, get_ns, mgets, mget_ns, mget_keys)): complete ordinary requests appended to out; with a lane, GET/MGET hits answered from the hot tier."},
     {"key_slots", (PyCFunction)mod_key_slots, METH_O, "key_slots(keys) -> list[int]"},
     {"crc16", (PyCFunction)mod_crc16, METH_O, "crc16(data) -> int: CRC16-XMODEM (binascii.crc_hqx(data, 0))."},
     {"hash64", (PyCFunction)(void (*)(void))mod_hash64, METH_VARARGS | METH_KEYWORDS,

@@ -39,61 +39,137 @@ static long long read_header(const char *buf, Py_ssize_t pos, Py_ssize_t end, ch
     return v;
 }
 
-/* The GET lane (see hc_resp.h): serve `GET key` at buf[p..] (the key's bulk header at
- * p) from the hot tier if its value is a string in memory without a TTL entry. 1 if
- * served (the reply is in `reply`), 0 if it must take the ordinary path, -1 on error.
- * With `probe` nothing is written: 1 says it would be served now. */
-static int serve_get(const char *buf, Py_ssize_t p, Py_ssize_t end, PyObject *slots,
-                     PyObject *expires, PyObject *reply, int recency, int probe) {
-    long long len = read_header(buf, p, end, '$', &p);
-    uint16_t slot = hc_key_slot((const uint8_t *)buf + p, (size_t)len);
-    PyObject *dict = PyList_GET_ITEM(slots, slot);
-    if (!PyDict_CheckExact(dict)) return 0;
-    PyObject *key = PyBytes_FromStringAndSize(buf + p, (Py_ssize_t)len);
+#define LANE_MAX_KEYS 64 /* an MGET of more keys takes the ordinary path */
+
+/* The lane argument, unpacked (see hc_resp.h). */
+typedef struct {
+    PyObject *slots, *expires, *reply, *filter;
+    int recency, resp3;
+} lane_t;
+
+/* How the lane may answer one key: with its value, or with a null (certainly absent). */
+enum { KEY_ORDINARY = 0, KEY_VALUE = 1, KEY_ABSENT = 2 };
+
+/* What the lane may answer for the key whose bulk header is at buf[*p] (*p moves past
+ * it): KEY_VALUE with new references in *key_out / *value_out (its dict borrowed in
+ * *dict_out) when its slot's dict holds a bytes value and the key has no TTL entry;
+ * KEY_ABSENT when no dict holds it, it has no TTL entry and the keyspace filter
+ * (`filter`; Py_None for a pure cache, where memory is everything) rules it out;
+ * else KEY_ORDINARY. -1 on error. */
+static int hot_value(const char *buf, Py_ssize_t *p, Py_ssize_t end, PyObject *slots, PyObject *expires,
+                     PyObject *filter, PyObject **key_out, PyObject **value_out, PyObject **dict_out) {
+    long long len = read_header(buf, *p, end, '$', p);
+    const char *at = buf + *p;
+    *p += len + 2;
+    PyObject *dict = PyList_GET_ITEM(slots, hc_key_slot((const uint8_t *)at, (size_t)len));
+    if (!PyDict_CheckExact(dict)) return KEY_ORDINARY;
+    PyObject *key = PyBytes_FromStringAndSize(at, (Py_ssize_t)len);
     if (key == NULL) return -1;
     PyObject *value = PyDict_GetItemWithError(dict, key); /* borrowed */
-    int served = 0;
-    if (value != NULL && PyBytes_CheckExact(value)) {
-        int has_ttl = PyDict_GET_SIZE(expires) ? PyDict_Contains(expires, key) : 0;
-        if (has_ttl < 0) goto fail;
-        if (!has_ttl && probe) {
-            served = 1;
-        } else if (!has_ttl) {
-            char head[24];
-            int n = snprintf(head, sizeof head, "$%zd\r\n", PyBytes_GET_SIZE(value));
-            Py_ssize_t at = PyByteArray_GET_SIZE(reply);
-            Py_ssize_t vlen = PyBytes_GET_SIZE(value);
-            Py_INCREF(value);
-            if (PyByteArray_Resize(reply, at + n + vlen + 2) < 0) {
-                Py_DECREF(value);
-                goto fail;
-            }
-            char *dst = PyByteArray_AS_STRING(reply) + at;
-            memcpy(dst, head, (size_t)n);
-            memcpy(dst + n, PyBytes_AS_STRING(value), (size_t)vlen);
-            memcpy(dst + n + vlen, "\r\n", 2);
-            /* Under a memory limit each slot dict is in LRU order: re-insert at the end,
-             * as Keyspace._fetch does. */
-            int rc = recency ? PyDict_DelItem(dict, key) : 0;
-            if (rc == 0 && recency) rc = PyDict_SetItem(dict, key, value);
-            Py_DECREF(value);
-            if (rc < 0) goto fail;
-            served = 1;
-        }
-    } else if (value == NULL && PyErr_Occurred()) {
-        goto fail;
+    if (value == NULL && PyErr_Occurred()) goto fail;
+    if (value != NULL && !PyBytes_CheckExact(value)) goto ordinary;
+    int has_ttl = PyDict_GET_SIZE(expires) ? PyDict_Contains(expires, key) : 0;
+    if (has_ttl < 0) goto fail;
+    if (has_ttl) goto ordinary;
+    if (value == NULL) {
+        int maybe = filter == Py_None ? 0 : hc_lane_filter_contains(filter, at, (Py_ssize_t)len);
+        Py_DECREF(key);
+        return maybe == 0 ? KEY_ABSENT : KEY_ORDINARY;
     }
+    Py_INCREF(value);
+    *key_out = key;
+    *value_out = value;
+    *dict_out = dict;
+    return KEY_VALUE;
+ordinary:
     Py_DECREF(key);
-    return served;
+    return KEY_ORDINARY;
 fail:
     Py_DECREF(key);
     return -1;
 }
 
-static int is_get(const char *buf, Py_ssize_t p, Py_ssize_t end) {
+/* The lane (see hc_resp.h): answer GET key (mget 0) or MGET key... (mget 1) with `nkeys`
+ * keys, the first key's header at buf[p], if the lane may answer for every key.
+ * 1 if answered (the reply appended to `reply`, the nulls given counted in *absent),
+ * 0 if the ordinary path must, -1 on error. With `probe` nothing is written or moved:
+ * 1 says it would be answered now. */
+static int serve_keys(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t nkeys, int mget,
+                      const lane_t *lane, int probe, Py_ssize_t *absent) {
+    /* per key, in request order: its key and value (new references), its dict; NULLs
+     * for a key answered with a null */
+    PyObject *keys[LANE_MAX_KEYS], *values[LANE_MAX_KEYS], *dicts[LANE_MAX_KEYS];
+    Py_ssize_t size = 0, held = 0, nulls = 0; /* held: entries filled in */
+    int rc = 1;
+    if (nkeys > LANE_MAX_KEYS) return 0;
+    for (Py_ssize_t i = 0; i < nkeys; i++) {
+        int how = hot_value(buf, &p, end, lane->slots, lane->expires, lane->filter, &keys[i], &values[i], &dicts[i]);
+        if (how == KEY_VALUE) {
+            size += 16 + PyBytes_GET_SIZE(values[i]); /* "$<len>\r\n" + value + "\r\n" */
+            held = i + 1;
+        } else if (how == KEY_ABSENT) {
+            keys[i] = values[i] = dicts[i] = NULL;
+            size += 5;
+            nulls++;
+            held = i + 1;
+        } else {
+            rc = how < 0 ? -1 : 0;
+            break;
+        }
+    }
+    if (rc == 1 && !probe) {
+        const char *null = lane->resp3 ? "_\r\n" : "$-1\r\n";
+        size_t null_len = lane->resp3 ? 3 : 5;
+        PyObject *reply = lane->reply;
+        Py_ssize_t at = PyByteArray_GET_SIZE(reply);
+        if (PyByteArray_Resize(reply, at + size + (mget ? 24 : 0)) < 0) {
+            rc = -1;
+        } else {
+            char *dst = PyByteArray_AS_STRING(reply) + at;
+            if (mget) dst += sprintf(dst, "*%zd\r\n", nkeys);
+            for (Py_ssize_t i = 0; i < nkeys; i++) {
+                if (values[i] == NULL) {
+                    memcpy(dst, null, null_len);
+                    dst += null_len;
+                    continue;
+                }
+                Py_ssize_t vlen = PyBytes_GET_SIZE(values[i]);
+                dst += sprintf(dst, "$%zd\r\n", vlen);
+                memcpy(dst, PyBytes_AS_STRING(values[i]), (size_t)vlen);
+                memcpy(dst + vlen, "\r\n", 2);
+                dst += vlen + 2;
+            }
+            /* the size was an upper bound: give back the rest */
+            if (PyByteArray_Resize(reply, dst - PyByteArray_AS_STRING(reply)) < 0) rc = -1;
+            /* Under a memory limit each slot dict is in LRU order: re-insert at the end,
+             * as Keyspace._fetch does for every key it reads. */
+            for (Py_ssize_t i = 0; rc == 1 && lane->recency && i < nkeys; i++) {
+                if (values[i] == NULL) continue;
+                if (PyDict_DelItem(dicts[i], keys[i]) < 0 || PyDict_SetItem(dicts[i], keys[i], values[i]) < 0)
+                    rc = -1;
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < held; i++) {
+        Py_XDECREF(keys[i]);
+        Py_XDECREF(values[i]);
+    }
+    *absent = nulls;
+    return rc;
+}
+
+/* 1 if the request's first bulk (header at buf[p]) is GET, 2 if MGET (any case), else 0;
+ * *after is then where its next bulk's header starts. */
+static int lane_command(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t *after) {
     Py_ssize_t q;
-    if (read_header(buf, p, end, '$', &q) != 3) return 0;
-    return (buf[q] | 0x20) == 'g' && (buf[q + 1] | 0x20) == 'e' && (buf[q + 2] | 0x20) == 't';
+    long long len = read_header(buf, p, end, '$', &q);
+    *after = q + len + 2;
+    if (len == 3)
+        return (buf[q] | 0x20) == 'g' && (buf[q + 1] | 0x20) == 'e' && (buf[q + 2] | 0x20) == 't';
+    if (len == 4 && (buf[q] | 0x20) == 'm' && (buf[q + 1] | 0x20) == 'g' && (buf[q + 2] | 0x20) == 'e' &&
+        (buf[q + 3] | 0x20) == 't')
+        return 2;
+    return 0;
 }
 
 PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
@@ -102,22 +178,24 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
                         "parse_multibulk(buf: bytes, pos: int, out: list, max_bulk: int[, lane: tuple])");
         return NULL;
     }
-    PyObject *slots = NULL, *expires = NULL, *reply = NULL;
-    int recency = 0;
+    lane_t lane = {NULL, NULL, NULL, NULL, 0, 0};
     if (nargs == 5 && args[4] != Py_None) {
-        PyObject *lane = args[4];
-        if (!PyTuple_Check(lane) || PyTuple_GET_SIZE(lane) != 4 ||
-            !PyList_Check(PyTuple_GET_ITEM(lane, 0)) ||
-            PyList_GET_SIZE(PyTuple_GET_ITEM(lane, 0)) != HC_SLOT_COUNT ||
-            !PyDict_Check(PyTuple_GET_ITEM(lane, 1)) || !PyByteArray_Check(PyTuple_GET_ITEM(lane, 2))) {
-            PyErr_SetString(PyExc_TypeError, "lane: (slots: list of 16384 dicts, expires: dict, reply: bytearray, recency: bool)");
+        PyObject *t = args[4];
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 6 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
+            PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
+            !PyByteArray_Check(PyTuple_GET_ITEM(t, 2))) {
+            PyErr_SetString(PyExc_TypeError,
+                            "lane: (slots: list of 16384 dicts, expires: dict, reply: bytearray, recency: bool, "
+                            "filter: CuckooFilter | None, resp3: bool)");
             return NULL;
         }
-        slots = PyTuple_GET_ITEM(lane, 0);
-        expires = PyTuple_GET_ITEM(lane, 1);
-        reply = PyTuple_GET_ITEM(lane, 2);
-        recency = PyObject_IsTrue(PyTuple_GET_ITEM(lane, 3));
-        if (recency < 0) return NULL;
+        lane.slots = PyTuple_GET_ITEM(t, 0);
+        lane.expires = PyTuple_GET_ITEM(t, 1);
+        lane.reply = PyTuple_GET_ITEM(t, 2);
+        lane.recency = PyObject_IsTrue(PyTuple_GET_ITEM(t, 3));
+        lane.filter = PyTuple_GET_ITEM(t, 4);
+        lane.resp3 = PyObject_IsTrue(PyTuple_GET_ITEM(t, 5));
+        if (lane.recency < 0 || lane.resp3 < 0) return NULL;
     }
     const char *buf = PyBytes_AS_STRING(args[0]);
     Py_ssize_t end = PyBytes_GET_SIZE(args[0]);
@@ -129,8 +207,8 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
         return NULL;
     }
     PyObject *out = args[2];
-    Py_ssize_t served = 0;
-    long long lane_ns = 0;
+    Py_ssize_t gets = 0, mgets = 0, keys_read = 0, absent = 0;
+    long long get_ns = 0, mget_ns = 0;
     while (pos < end) {
         Py_ssize_t p;
         long long count = read_header(buf, pos, end, '*', &p);
@@ -144,22 +222,32 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
             q += len + 2; /* Redis skips the CRLF after a bulk without checking it */
         }
         if (i < count) break;
-        if (slots != NULL && count == 2 && is_get(buf, p, end)) {
-            /* the key's header follows "$3\r\n" "GET" "\r\n" */
-            Py_ssize_t key_at = p + 4 + 3 + 2;
-            /* Replies go out in request order: a GET the lane would answer that follows
-             * requests still to be run waits for the next call, made once the caller
-             * has run them (it is looked up again then). A miss just joins them. */
+        Py_ssize_t keys_at;
+        int which = lane.slots != NULL && count >= 2 ? lane_command(buf, p, end, &keys_at) : 0;
+        if (which == 1 && count != 2) which = 0; /* GET's arity error: the ordinary path */
+        if (which) {
+            /* Replies go out in request order: a request the lane would answer that
+             * follows requests still to be run waits for the next call, made once the
+             * caller has run them (it is looked up again then). Others join them. */
             int pending = PyList_GET_SIZE(out) > 0;
             struct timespec t0, t1;
             clock_gettime(CLOCK_MONOTONIC, &t0);
-            int rc = serve_get(buf, key_at, end, slots, expires, reply, recency, pending);
+            Py_ssize_t nulls = 0;
+            int rc = serve_keys(buf, keys_at, end, (Py_ssize_t)count - 1, which == 2, &lane, pending, &nulls);
             if (rc < 0) return NULL;
             if (rc == 1 && pending) break;
             if (rc == 1) {
                 clock_gettime(CLOCK_MONOTONIC, &t1);
-                lane_ns += (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
-                served++;
+                long long ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+                if (which == 1) {
+                    gets++;
+                    get_ns += ns;
+                } else {
+                    mgets++;
+                    mget_ns += ns;
+                }
+                keys_read += count - 1;
+                absent += nulls;
                 pos = q;
                 continue;
             }
@@ -181,6 +269,6 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
         if (rc < 0) return NULL;
         pos = q;
     }
-    if (slots == NULL) return PyLong_FromSsize_t(pos);
-    return Py_BuildValue("(nnL)", pos, served, lane_ns);
+    if (lane.slots == NULL) return PyLong_FromSsize_t(pos);
+    return Py_BuildValue("(nnLnLnn)", pos, gets, get_ns, mgets, mget_ns, keys_read, absent);
 }

@@ -15,18 +15,24 @@
  * `max_bulk`, or a request not complete in `buf`. So every error text, limit and
  * partial-request state stays in one place, the Python reader.
  *
- * parse_multibulk(buf, pos, out, max_bulk, lane) -> (pos, served, ns)
+ * parse_multibulk(buf, pos, out, max_bulk, lane)
+ *     -> (pos, gets, get_ns, mgets, mget_ns, keys_read, absent)
  *
- * The same, with the GET lane: lane = (slots, expires, reply, recency), the keyspace's
- * 16384 per-slot dicts, its expiry dict, the client's reply buffer and whether the
- * slot dicts are kept in LRU order. A `GET key` whose value is a bytes object in its
- * slot's dict and whose key has no expiry entry is answered here: its bulk reply is
- * appended to `reply` (and the key moved to its dict's end under `recency`), and it is
- * not added to `out`. Anything else (a miss, a TTL, another type) goes to `out` as
- * usual, for the ordinary path to answer. Replies keep request order: a GET that
- * follows requests already in `out` stops the call, to be made again once the caller
- * has run them. `served` counts the GETs answered and `ns` the time they took, for the
- * caller's statistics. */
+ * The same, with the lane: lane = (slots, expires, reply, recency, filter, resp3): the
+ * keyspace's 16384 per-slot dicts, its expiry dict, the client's reply buffer, whether
+ * the slot dicts are kept in LRU order, the keyspace cuckoo filter (None for a pure
+ * cache, whose memory holds every key) and the client's protocol. For each key of a
+ * `GET key` or an `MGET key...` (at most 64 keys) the lane knows the answer when the key
+ * has no expiry entry and either its slot's dict holds a bytes value (the key is then
+ * moved to its dict's end under `recency`) or no dict holds it and the filter rules it
+ * out (a null). If it knows every key's answer, the reply is appended to `reply` and the
+ * request is not added to `out`. Anything else (a TTL, another type, a key the filter
+ * may hold) goes to `out` as usual, for the ordinary path to answer. Replies keep
+ * request order: a request the lane would answer that follows requests already in `out`
+ * stops the call, to be made again once the caller has run them. The counts (keys read,
+ * of which `absent` were nulls) and the time the answered requests took are returned
+ * for the caller's statistics. */
+int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len); /* _native.c */
 PyObject *hc_parse_multibulk(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 #endif
