@@ -25,7 +25,7 @@ from hypercache.keyspace.coldtier import ColdTier
 from hypercache.storage import Storage
 from hypercache.commands.context import ServerState
 from hypercache.config import Config
-from hypercache.native import CuckooFilter, key_slot, parse_multibulk
+from hypercache.native import CuckooFilter, key_slot, parse_multibulk, recv_lane
 from hypercache.server.connection import Connection
 
 from .support import ServerProcess
@@ -76,6 +76,8 @@ class Pair:
         for state in self.states:  # one clock for both, so TTLs compare equal
             state.keyspace._clock = lambda: self.now
         self.socks = [socket.socketpair() for _ in range(2)]
+        for pair in self.socks:
+            pair[0].setblocking(False)
         self.conns = [Connection(state, pair[0]) for state, pair in zip(self.states, self.socks)]
 
     def feed(self, monkeypatch: pytest.MonkeyPatch, data: bytes) -> list[bytes]:
@@ -85,7 +87,13 @@ class Pair:
             with monkeypatch.context() as patch:
                 if i == 1:  # the reference: every request through execute()
                     patch.setattr(connection_module, "lane_for", lambda ctx, reply: None)
-                conn.handle_input(data)
+                    conn.handle_input(data)
+                else:  # through the socket, as the reactor reads (recv_lane)
+                    self.socks[0][1].sendall(data)
+                    stats = self.states[0].stats
+                    until = stats.net_input_bytes + len(data)
+                    while stats.net_input_bytes < until:
+                        assert conn.receive()
             keyspace = self.states[i].keyspace
             if keyspace.maxmemory:  # as the reactor does after each round
                 random.seed(self.feeds)  # both sides pick the same random slots to evict from
@@ -261,3 +269,31 @@ def test_lane_moves_a_hit_to_the_lru_end(monkeypatch: pytest.MonkeyPatch) -> Non
         assert pair.states[0].stats.commands["get"].calls == 1  # answered by the lane
     finally:
         pair.close()
+
+
+def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
+    """native recv_lane: one recv, the lane's answers, the requests it parsed and the
+    bytes it did not take; EAGAIN and EOF as socket.recv reports them."""
+    slots = [{} for _ in range(16384)]
+    slots[key_slot(b"a")][b"a"] = b"1"
+    reply = bytearray()
+    lane = (slots, {}, reply, False, None, False)
+    ours, theirs = socket.socketpair()
+    try:
+        ours.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            recv_lane(ours.fileno(), 1024, [], 1 << 20, lane)
+        partial = multibulk(b"SET", b"a", b"2")[:7]
+        theirs.sendall(multibulk(b"GET", b"a") + multibulk(b"DEL", b"a") + multibulk(b"GET", b"a") + partial)
+        out: list[list[bytes]] = []
+        result = recv_lane(ours.fileno(), 1024, out, 1 << 20, lane)
+        nread, rest = result[:2]
+        assert nread == len(multibulk(b"GET", b"a") * 2 + multibulk(b"DEL", b"a") + partial)
+        assert out == [[b"DEL", b"a"]]  # it stopped before the second GET (after a request to run)
+        assert rest == multibulk(b"GET", b"a") + partial
+        assert bytes(reply) == b"$1\r\n1\r\n" and result[2:] == (1, result[3], 0, 0, 1, 0)
+        theirs.close()
+        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane)[:2] == (0, b"")
+    finally:
+        ours.close()
+        theirs.close()

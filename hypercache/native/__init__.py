@@ -43,6 +43,7 @@ __all__ = [
     "keyspace_fingerprints",
     "key_slots",
     "parse_multibulk",
+    "recv_lane",
 ]
 
 FilterFullError = _native.FilterFullError
@@ -54,6 +55,7 @@ key_slots = _native.key_slots
 crc16 = _native.crc16
 hash64 = _native.hash64
 parse_multibulk = _native.parse_multibulk  # the RESP reader's fast path (src/hc_resp.h)
+recv_lane = _native.recv_lane  # a socket read parsed with the lane (src/hc_resp.h)
 
 
 def fingerprint_bits_for(fpp: float, bucket_size: int = 4) -> int:

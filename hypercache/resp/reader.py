@@ -68,6 +68,7 @@ class RequestReader:
         "authenticated",
         "error",
         "lane_counts",
+        "fast_max_bulk",
     )
 
     def __init__(
@@ -87,6 +88,8 @@ class RequestReader:
         self._remaining = 0  # args still expected in that multibulk
         self._bulklen = -1  # length of the bulk whose header was read, -1 if none
         self.max_bulk_len = max_bulk_len
+        # The longest bulk the C parser takes: longer ones are gathered by this reader.
+        self.fast_max_bulk = min(max_bulk_len, BIG_ARG - 1)
         self.query_buffer_limit = query_buffer_limit
         self.authenticated = True  # the server sets False while AUTH is required
         self.error: ProtocolError | None = None
@@ -176,10 +179,9 @@ class RequestReader:
             # Complete ordinary requests in C (5x faster); it stops at anything else,
             # which this loop then reads with every check and error text of Redis's.
             if lane is None:
-                pos = parse_multibulk(buf, pos, out, min(self.max_bulk_len, BIG_ARG - 1))
+                pos = parse_multibulk(buf, pos, out, self.fast_max_bulk)
             else:
-                pos, gets, get_ns, mgets, mget_ns, keys, absent = parse_multibulk(
-                    buf, pos, out, min(self.max_bulk_len, BIG_ARG - 1), lane)
+                pos, gets, get_ns, mgets, mget_ns, keys, absent = parse_multibulk(buf, pos, out, self.fast_max_bulk, lane)
                 if keys:
                     counts = self.lane_counts
                     counts[0] += gets

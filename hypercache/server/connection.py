@@ -18,6 +18,7 @@ import trio
 from hypercache.commands.context import Context, ServerState
 from hypercache.commands.dispatch import execute
 from hypercache.commands.fastlane import count_lane_calls, lane_for
+from hypercache.native import recv_lane
 from hypercache.resp.errors import QueryBufferLimit
 from hypercache.resp.reader import RequestReader
 from hypercache.resp.types import ErrorReply
@@ -71,15 +72,57 @@ class Connection:
         self.closing = False  # close once `out` is sent
         self.registered_events = 0  # what the epoll set watches for this socket now
 
+    def receive(self) -> bool:
+        """One read from the socket, parsed and executed (replies go to `out`); False at
+        EOF. Raises OSError as socket.recv does (BlockingIOError: nothing to read).
+
+        While the reader holds nothing and the lane is open, the read goes through
+        native recv_lane: the (M)GETs the lane answers cost no Python per request, and
+        whatever else the read holds continues on the ordinary path."""
+        reader = self.reader
+        lane = lane_for(self.ctx, self.out) if reader.drained and reader.error is None else None
+        if lane is None:
+            data = self.sock.recv(RECV_SIZE)
+            if not data:
+                return False
+            self.handle_input(data)
+            return True
+        requests: list[list[bytes]] = []
+        nread, rest, *counts = recv_lane(self.fd, RECV_SIZE, requests, reader.fast_max_bulk, lane)
+        if not nread:
+            return False
+        ctx = self.ctx
+        ctx.server.stats.net_input_bytes += nread
+        ctx.last_interaction = time.monotonic()
+        if counts[4]:  # keys the lane read
+            count_lane_calls(ctx, counts)
+        if requests or rest:
+            self._run(rest, requests)
+        return True
+
     def handle_input(self, data: bytes) -> None:
         """Parse and execute everything `data` completes; replies go to `out`."""
         ctx = self.ctx
         ctx.server.stats.net_input_bytes += len(data)
         ctx.last_interaction = time.monotonic()
+        self._run(data, [])
+
+    def _run(self, data: bytes, requests: list[list[bytes]]) -> None:
+        """Execute `requests` (parsed already, they come first), then everything `data`
+        completes."""
+        ctx = self.ctx
         reader = self.reader
-        reader.feed(data)
+        if data:
+            reader.feed(data)
         out = self.out
         while not ctx.close_after_reply:
+            for args in requests:
+                # ctx.proto is read after execute: HELLO's own reply is in the new protocol
+                write_reply(out, execute(ctx, args), ctx.proto)
+                if ctx.close_after_reply:
+                    break
+            if reader.drained or ctx.close_after_reply:
+                break
             # Parsed in steps: (M)GETs the lane answers come back already in `out`, and
             # each step's requests run before the next is read (AUTH, MULTI or MONITOR
             # among them decide how the rest is read and whether the lane stays open).
@@ -88,13 +131,6 @@ class Connection:
             if reader.lane_counts[4]:  # keys the lane read
                 count_lane_calls(ctx, reader.lane_counts)
             if not requests:
-                break
-            for args in requests:
-                # ctx.proto is read after execute: HELLO's own reply is in the new protocol
-                write_reply(out, execute(ctx, args), ctx.proto)
-                if ctx.close_after_reply:
-                    break
-            if reader.drained:
                 break
         reader.authenticated = ctx.authenticated
         error = reader.error

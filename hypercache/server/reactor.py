@@ -28,7 +28,7 @@ import trio
 from trio.lowlevel import notify_closing, wait_readable
 
 from hypercache.commands.context import ServerState
-from hypercache.server.connection import RECV_SIZE, Connection
+from hypercache.server.connection import Connection
 
 log = logging.getLogger("hypercache.server")
 
@@ -154,19 +154,17 @@ class Reactor:
                     if events & GONE:  # hung up while its reply was held
                         self.close(conn)
                     continue
+                before = storage.last_seq if storage is not None else 0
                 try:
-                    data = conn.sock.recv(RECV_SIZE)
+                    if not conn.receive():  # EOF
+                        self.close(conn)
+                        continue
                 except BlockingIOError:
                     continue
                 except OSError as err:
                     log.debug("client %s: %s", conn.peer, err)
                     self.close(conn)
                     continue
-                if not data:
-                    self.close(conn)
-                    continue
-                before = storage.last_seq if storage is not None else 0
-                conn.handle_input(data)
                 if storage is not None and storage.last_seq != before:
                     conn.hold_seq = storage.last_seq  # its replies depend on this write
                 served.append(conn)

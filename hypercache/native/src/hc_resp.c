@@ -2,9 +2,11 @@
  * requests parsed in C (see hc_resp.h for exactly what it leaves to Python). */
 #include "hc_resp.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "hc_crc16.h"
@@ -172,43 +174,35 @@ static int lane_command(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_
     return 0;
 }
 
-PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
-    if ((nargs != 4 && nargs != 5) || !PyBytes_Check(args[0]) || !PyList_Check(args[2])) {
+/* What the lane answered during one parse, for the caller's statistics. */
+typedef struct {
+    Py_ssize_t gets, mgets, keys_read, absent;
+    long long get_ns, mget_ns;
+} lane_counts_t;
+
+/* lane_t from the Python lane tuple (see hc_resp.h); 0, or -1 with TypeError. */
+static int unpack_lane(PyObject *t, lane_t *lane) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 6 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
+        !PyByteArray_Check(PyTuple_GET_ITEM(t, 2))) {
         PyErr_SetString(PyExc_TypeError,
-                        "parse_multibulk(buf: bytes, pos: int, out: list, max_bulk: int[, lane: tuple])");
-        return NULL;
+                        "lane: (slots: list of 16384 dicts, expires: dict, reply: bytearray, recency: bool, "
+                        "filter: CuckooFilter | None, resp3: bool)");
+        return -1;
     }
-    lane_t lane = {NULL, NULL, NULL, NULL, 0, 0};
-    if (nargs == 5 && args[4] != Py_None) {
-        PyObject *t = args[4];
-        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 6 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
-            PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
-            !PyByteArray_Check(PyTuple_GET_ITEM(t, 2))) {
-            PyErr_SetString(PyExc_TypeError,
-                            "lane: (slots: list of 16384 dicts, expires: dict, reply: bytearray, recency: bool, "
-                            "filter: CuckooFilter | None, resp3: bool)");
-            return NULL;
-        }
-        lane.slots = PyTuple_GET_ITEM(t, 0);
-        lane.expires = PyTuple_GET_ITEM(t, 1);
-        lane.reply = PyTuple_GET_ITEM(t, 2);
-        lane.recency = PyObject_IsTrue(PyTuple_GET_ITEM(t, 3));
-        lane.filter = PyTuple_GET_ITEM(t, 4);
-        lane.resp3 = PyObject_IsTrue(PyTuple_GET_ITEM(t, 5));
-        if (lane.recency < 0 || lane.resp3 < 0) return NULL;
-    }
-    const char *buf = PyBytes_AS_STRING(args[0]);
-    Py_ssize_t end = PyBytes_GET_SIZE(args[0]);
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    long long max_bulk = PyLong_AsLongLong(args[3]);
-    if (PyErr_Occurred()) return NULL;
-    if (pos < 0 || pos > end) {
-        PyErr_SetString(PyExc_ValueError, "pos out of range");
-        return NULL;
-    }
-    PyObject *out = args[2];
-    Py_ssize_t gets = 0, mgets = 0, keys_read = 0, absent = 0;
-    long long get_ns = 0, mget_ns = 0;
+    lane->slots = PyTuple_GET_ITEM(t, 0);
+    lane->expires = PyTuple_GET_ITEM(t, 1);
+    lane->reply = PyTuple_GET_ITEM(t, 2);
+    lane->recency = PyObject_IsTrue(PyTuple_GET_ITEM(t, 3));
+    lane->filter = PyTuple_GET_ITEM(t, 4);
+    lane->resp3 = PyObject_IsTrue(PyTuple_GET_ITEM(t, 5));
+    return lane->recency < 0 || lane->resp3 < 0 ? -1 : 0;
+}
+
+/* The parser proper (see hc_resp.h) over buf[pos..end): returns the position after the
+ * last request it took, or -1 on error. `lane` NULL: no lane. */
+static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end, PyObject *out, long long max_bulk,
+                                 const lane_t *lane, lane_counts_t *counts) {
     while (pos < end) {
         Py_ssize_t p;
         long long count = read_header(buf, pos, end, '*', &p);
@@ -223,7 +217,7 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
         }
         if (i < count) break;
         Py_ssize_t keys_at;
-        int which = lane.slots != NULL && count >= 2 ? lane_command(buf, p, end, &keys_at) : 0;
+        int which = lane != NULL && count >= 2 ? lane_command(buf, p, end, &keys_at) : 0;
         if (which == 1 && count != 2) which = 0; /* GET's arity error: the ordinary path */
         if (which) {
             /* Replies go out in request order: a request the lane would answer that
@@ -233,42 +227,116 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
             struct timespec t0, t1;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             Py_ssize_t nulls = 0;
-            int rc = serve_keys(buf, keys_at, end, (Py_ssize_t)count - 1, which == 2, &lane, pending, &nulls);
-            if (rc < 0) return NULL;
+            int rc = serve_keys(buf, keys_at, end, (Py_ssize_t)count - 1, which == 2, lane, pending, &nulls);
+            if (rc < 0) return -1;
             if (rc == 1 && pending) break;
             if (rc == 1) {
                 clock_gettime(CLOCK_MONOTONIC, &t1);
                 long long ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
                 if (which == 1) {
-                    gets++;
-                    get_ns += ns;
+                    counts->gets++;
+                    counts->get_ns += ns;
                 } else {
-                    mgets++;
-                    mget_ns += ns;
+                    counts->mgets++;
+                    counts->mget_ns += ns;
                 }
-                keys_read += count - 1;
-                absent += nulls;
+                counts->keys_read += count - 1;
+                counts->absent += nulls;
                 pos = q;
                 continue;
             }
         }
         PyObject *request = PyList_New((Py_ssize_t)count);
-        if (request == NULL) return NULL;
+        if (request == NULL) return -1;
         for (i = 0; i < count; i++) {
             long long len = read_header(buf, p, end, '$', &p);
             PyObject *arg = PyBytes_FromStringAndSize(buf + p, (Py_ssize_t)len);
             if (arg == NULL) {
                 Py_DECREF(request);
-                return NULL;
+                return -1;
             }
             PyList_SET_ITEM(request, (Py_ssize_t)i, arg);
             p += len + 2;
         }
         int rc = PyList_Append(out, request);
         Py_DECREF(request);
-        if (rc < 0) return NULL;
+        if (rc < 0) return -1;
         pos = q;
     }
-    if (lane.slots == NULL) return PyLong_FromSsize_t(pos);
-    return Py_BuildValue("(nnLnLnn)", pos, gets, get_ns, mgets, mget_ns, keys_read, absent);
+    return pos;
+}
+
+static PyObject *counts_tuple(Py_ssize_t first, PyObject *second, const lane_counts_t *c) {
+    if (second != NULL)
+        return Py_BuildValue("(nNnLnLnn)", first, second, c->gets, c->get_ns, c->mgets, c->mget_ns, c->keys_read,
+                             c->absent);
+    return Py_BuildValue("(nnLnLnn)", first, c->gets, c->get_ns, c->mgets, c->mget_ns, c->keys_read, c->absent);
+}
+
+PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if ((nargs != 4 && nargs != 5) || !PyBytes_Check(args[0]) || !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "parse_multibulk(buf: bytes, pos: int, out: list, max_bulk: int[, lane: tuple])");
+        return NULL;
+    }
+    lane_t lane;
+    int with_lane = nargs == 5 && args[4] != Py_None;
+    if (with_lane && unpack_lane(args[4], &lane) < 0) return NULL;
+    const char *buf = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t end = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    long long max_bulk = PyLong_AsLongLong(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    if (pos < 0 || pos > end) {
+        PyErr_SetString(PyExc_ValueError, "pos out of range");
+        return NULL;
+    }
+    lane_counts_t counts = {0, 0, 0, 0, 0, 0};
+    pos = parse_requests(buf, pos, end, args[2], max_bulk, with_lane ? &lane : NULL, &counts);
+    if (pos < 0) return NULL;
+    if (!with_lane) return PyLong_FromSsize_t(pos);
+    return counts_tuple(pos, NULL, &counts);
+}
+
+PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "recv_lane(fd: int, size: int, out: list, max_bulk: int, lane: tuple)");
+        return NULL;
+    }
+    lane_t lane;
+    if (unpack_lane(args[4], &lane) < 0) return NULL;
+    int fd = (int)PyLong_AsLong(args[0]);
+    Py_ssize_t size = PyLong_AsSsize_t(args[1]);
+    long long max_bulk = PyLong_AsLongLong(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    if (size <= 0) {
+        PyErr_SetString(PyExc_ValueError, "size must be positive");
+        return NULL;
+    }
+    PyObject *data = PyBytes_FromStringAndSize(NULL, size);
+    if (data == NULL) return NULL;
+    ssize_t n;
+    do {
+        n = recv(fd, PyBytes_AS_STRING(data), (size_t)size, 0); /* the socket is non-blocking */
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        Py_DECREF(data);
+        return PyErr_SetFromErrno(PyExc_OSError); /* EAGAIN: BlockingIOError, as socket.recv */
+    }
+    lane_counts_t counts = {0, 0, 0, 0, 0, 0};
+    Py_ssize_t pos = parse_requests(PyBytes_AS_STRING(data), 0, n, args[2], max_bulk, &lane, &counts);
+    if (pos < 0) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    PyObject *rest;
+    if (pos == 0) {
+        rest = data; /* nothing taken: the whole read (EOF: b"") */
+        if (_PyBytes_Resize(&rest, n) < 0) return NULL;
+    } else {
+        rest = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + pos, n - pos);
+        Py_DECREF(data);
+        if (rest == NULL) return NULL;
+    }
+    return counts_tuple(n, rest, &counts);
 }
