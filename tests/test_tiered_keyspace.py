@@ -57,6 +57,13 @@ class Tiered:
         while (job := self.storage.next_job()) is not None:
             self.storage.install(run_job(job))
 
+    def load(self, n: int, value: bytes) -> None:
+        """Keys key:0..key:n-1 set to `value`, flushed and compacted, memory limit applied."""
+        for i in range(n):
+            self.ks.set(b"key:%d" % i, value)
+        self.run_background_jobs()
+        self.ks.enforce_memory_limit()
+
     def close(self) -> None:
         if self.storage is not None:
             self.storage.close()
@@ -166,10 +173,7 @@ def test_no_false_negative_property(tmp_path_factory, seed: int, maxmemory: int)
 def test_cold_reads_come_back_and_misses_read_nothing(tmp_path, clock: Clock) -> None:
     t = Tiered(str(tmp_path / "store"), clock, maxmemory=200_000)
     try:
-        for i in range(2000):
-            t.ks.set(b"key:%d" % i, b"x" * 1000)
-        t.run_background_jobs()
-        t.ks.enforce_memory_limit()
+        t.load(2000, b"x" * 1000)
         assert 0 < t.ks.hot_keys < 2000 and t.ks.memory_used() <= 200_000
         assert t.storage.stats()["tables"] > 0
         for i in range(0, 2000, 7):
@@ -182,5 +186,69 @@ def test_cold_reads_come_back_and_misses_read_nothing(tmp_path, clock: Clock) ->
         assert extra <= t.cold.false_positives
         assert t.cold.negative_lookups + t.cold.false_positives >= 5000
         assert t.cold.false_positives < 5000 * 0.05
+    finally:
+        t.close()
+
+
+def test_slot_dicts_shrink_with_the_hot_tier(tmp_path, clock: Clock) -> None:
+    """A Python dict keeps its table when keys leave it: 16384 slot dicts sized for a
+    large hot tier would keep that memory after the hot tier shrank (the filter and the
+    tables grew, or CONFIG SET maxmemory), counted nowhere."""
+    import sys
+
+    from hypercache.keyslot import key_slot
+    from hypercache.keyspace.values import memory_of
+
+    t = Tiered(str(tmp_path / "store"), clock, maxmemory=10_000_000)
+    try:
+        keys = [b"{one}%d" % i for i in range(2000)]  # all in one slot
+        for key in keys:
+            t.ks.set(key, b"x" * 100)
+        slot_no = key_slot(keys[0])
+        assert t.ks.hot_keys == 2000 and sys.getsizeof(t.ks._slots[slot_no]) > 50_000
+        for key in keys[:100]:
+            t.ks.lookup(key)  # recently used: stay in memory
+        leaving = sum(memory_of(key, b"x" * 100) for key in keys[100:])
+        t.ks.set_memory_limit(t.ks.memory_used() - leaving, "allkeys-lru")
+        t.ks.enforce_memory_limit()
+        slot = t.ks._slots[slot_no]
+        assert t.ks.hot_keys == len(slot) == 100
+        assert sys.getsizeof(slot) <= 100 * 100 + 500  # from ~74 KB: at most 100 bytes a key
+        assert list(slot)[-100:] == keys[:100]  # LRU order kept through the copies
+        for key in keys:
+            assert t.ks.lookup(key) == b"x" * 100
+    finally:
+        t.close()
+
+
+def test_memory_used_counts_table_blocks_and_the_filter(tmp_path, clock: Clock) -> None:
+    t = Tiered(str(tmp_path / "store"), clock, maxmemory=500_000)
+    try:
+        t.load(3000, b"x" * 100)
+        storage, cold = t.storage, t.cold
+        assert storage.table_memory() > 0
+        outside = storage.memtable_memory() + storage.table_memory() + cold.filter.table_bytes
+        assert cold.memory_bytes() == outside
+        assert 0 < t.ks.hot_keys < 3000
+        assert t.ks.memory_used() == t.ks.used_bytes + outside <= 500_000
+    finally:
+        t.close()
+
+
+def test_keyspace_filter_grown_from_empty_stays_compact(tmp_path, clock: Clock) -> None:
+    """A store that starts empty grows its filter from 64k slots by doubling. With 3 more
+    fingerprint bits per sub-filter it held 40 bits per item at 1M keys (46 at 2M); with
+    one, 29 (31), at a false-positive rate still under fpp."""
+    t = Tiered(str(tmp_path / "store"), clock)
+    try:
+        flt = t.cold.filter
+        keys = [b"key:%012d" % i for i in range(1_000_000)]
+        for i in range(0, len(keys), 50_000):
+            flt.insert_many(keys[i:i + 50_000])  # as became_live() would, a key at a time
+        assert flt.num_filters >= 5
+        assert flt.bits_per_item <= 30
+        absent = [b"absent:%d" % i for i in range(200_000)]
+        assert sum(flt.contains_many(absent)) / len(absent) <= t.cold.fpp
+        assert all(flt.contains_many(keys[::97]))
     finally:
         t.close()

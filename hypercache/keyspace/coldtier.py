@@ -26,6 +26,13 @@ from hypercache.storage.records import SLOT_PREFIX, slot_of
 log = logging.getLogger("hypercache.keyspace")
 
 MIN_FILTER_CAPACITY = 1 << 16
+# Bits added to the fingerprints of each grown sub-filter (native keyspace_fingerprints):
+# 1, not the narrowest first width's 3. A store that starts empty grows its filter from
+# 64k slots, doubling each time: with 3 (fpp 0.01: 10, 13, 16, ... bits) the newest,
+# largest sub-filters carry the widest fingerprints, 46 bits per item at 2M keys and 26-47
+# from 3M to 10M; with 1 (11, 12, 13, ...) 31 and 17-29, at a false-positive rate still
+# bounded by fpp however far it grows (measured 0.8% at 10M keys for fpp 0.01).
+FILTER_MAX_GROWTH = 1
 _BATCH = 4096  # keys per insert_many while rebuilding (runs without the GIL)
 
 DAMAGED = "ERR the stored value of this key is damaged (checksum mismatch); see the server log"
@@ -37,13 +44,16 @@ class ColdTier:
     def __init__(self, storage: Storage, fpp: float = 0.01, capacity: int = MIN_FILTER_CAPACITY) -> None:
         self.storage = storage
         self.fpp = fpp
-        self.filter = CuckooFilter.for_fpp(max(capacity, MIN_FILTER_CAPACITY), fpp)
+        self.filter = self._new_filter(capacity)
         self.negative_lookups = 0  # the filter said "absent": no store read
         self.false_positives = 0  # the filter said "maybe", the store said absent
         self.rebuild_seconds = 0.0
         # Set by the server while flushes or compactions fail (a full disk): with the
         # store stalled behind them, writes are refused rather than left waiting.
         self.background_error: str | None = None
+
+    def _new_filter(self, capacity: int) -> CuckooFilter:
+        return CuckooFilter.for_fpp(max(capacity, MIN_FILTER_CAPACITY), self.fpp, max_growth=FILTER_MAX_GROWTH)
 
     # ---- start-up ----------------------------------------------------------------------
 
@@ -56,7 +66,7 @@ class ColdTier:
         expires: dict[bytes, int] = {}
         batch: list[bytes] = []
         estimated = self.storage.estimated_keys()
-        self.filter = CuckooFilter.for_fpp(max(int(estimated * 1.1), MIN_FILTER_CAPACITY), self.fpp)
+        self.filter = self._new_filter(int(estimated * 1.1))
         for ikey, rec in self.storage.iter_range():
             key = ikey[2:]
             batch.append(key)
@@ -127,7 +137,7 @@ class ColdTier:
             self.storage.flush_all()
         except WriteRefusedError as err:
             raise CommandError(str(err)) from None
-        self.filter = CuckooFilter.for_fpp(MIN_FILTER_CAPACITY, self.fpp)
+        self.filter = self._new_filter(MIN_FILTER_CAPACITY)
 
     @property
     def writes_refused(self) -> str | None:
@@ -172,8 +182,10 @@ class ColdTier:
         return self.storage.random_key()
 
     def memory_bytes(self) -> int:
-        """Memory the store and the filter hold outside the hot tier (memtables, filter)."""
-        return self.storage.memtable_memory() + self.filter.table_bytes
+        """Memory the store and the filter hold outside the hot tier: memtables (flushed
+        ones not yet freed included), the tables' index and bloom blocks, the filter.
+        Cheap (the keyspace asks once per value it evicts)."""
+        return self.storage.memory_bytes() + self.filter.table_bytes
 
     def info(self) -> dict[str, int | float]:
         """INFO filter figures."""

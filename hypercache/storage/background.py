@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hypercache.storage")
 
+MAX_HOUSEKEEPING_BUDGET = 100_000  # entries freed by one housekeeping() call at most (~10 ms)
+
 
 class BackgroundWork:
     """Jobs, installs, file deletion and memory reclaim for `Storage`."""
@@ -55,6 +57,10 @@ class BackgroundWork:
         self._flush_running = False
         self._pointers: dict[int, bytes] = {}  # round-robin compaction positions by level
         self._graveyard: list[Memtable] = []  # flushed memtables, freed in bounded steps
+        self._housekept_seq = self._last_seq  # writes up to here paid for housekeeping
+        # index + filter + properties blocks of the open tables, kept as tables come and
+        # go (memory_used() asks per evicted key, a sum over the readers would be O(tables))
+        self._table_memory_bytes = sum(r.memory_bytes() for r in self._readers.values())
         self._last_flush_ms = self._clock()  # when the last flush was installed (or the store opened)
         self._doomed: list[str] = []  # files to delete, off the loop's thread
         self._doomed_lock = threading.Lock()
@@ -158,8 +164,8 @@ class BackgroundWork:
         edit = VersionEdit(added=[(0, m) for m in result.outputs], log_number=log_number,
                            next_file=self._next_file, last_seq=self._last_seq)
         self._log_and_apply(edit)
-        self._readers.update(readers)
-        self._graveyard.append(self._frozen.pop(0))
+        self._add_readers(readers)
+        self._to_graveyard([self._frozen.pop(0)])
         self._doom([self._wal.retire(job.wal_number, unlink=False)])
         self._last_flush_ms = self._clock()
         self.counters.flushes += 1
@@ -176,7 +182,7 @@ class BackgroundWork:
         edit = VersionEdit(added=[(job.output_level, m) for m in result.outputs],
                            deleted=[tuple(x) for x in job.inputs], next_file=self._next_file)
         self._log_and_apply(edit)
-        self._readers.update(readers)
+        self._add_readers(readers)
         for _, number in job.inputs:
             self._drop_table(number)
         c = self.counters
@@ -214,10 +220,16 @@ class BackgroundWork:
         self._doom(os.path.join(self.directory, table_name(m.number)) for m in result.outputs)
         self.counters.jobs_discarded += 1
 
+    def _add_readers(self, readers: dict[int, TableReader]) -> None:
+        self._readers.update(readers)
+        self._table_memory_bytes += sum(r.memory_bytes() for r in readers.values())
+
     def _drop_table(self, number: int) -> None:
         # The reader is closed when the last iterator using it lets go; the file is
         # deleted by delete_obsolete_files() (POSIX keeps an open file's data alive).
-        self._readers.pop(number, None)
+        reader = self._readers.pop(number, None)
+        if reader is not None:
+            self._table_memory_bytes -= reader.memory_bytes()
         self._doom([os.path.join(self.directory, table_name(number))])
 
     def _doom_outputs(self, numbers: list[int]) -> None:
@@ -244,16 +256,47 @@ class BackgroundWork:
         return len(paths)
 
     def housekeeping(self, budget: int = 2000) -> None:
-        """Bounded memory clean-up (~1 ms): free entries of flushed memtables. Called by
-        write_pending() and next_job(); the server may also call it when idle."""
+        """Bounded memory clean-up: free entries of flushed memtables, `budget` of them
+        and at least twice as many as were written since the last call (~0.1 us each).
+        Called by write_pending() (once per batch) and next_job(); the server may also
+        call it when idle.
+
+        The floor in proportion to the writes keeps the memtables waiting here draining
+        faster than writes fill the active one: with a fixed 2000 per call, rounds that
+        wrote more than that (24 clients pipelining MSETs, 16 KiB read from each per
+        round, or one client and 256 KiB reads) left the graveyard growing without bound,
+        ~75-125 bytes of RSS per key written that nothing counted."""
+        last_seq = self._last_seq
+        budget = max(budget, min(2 * (last_seq - self._housekept_seq), MAX_HOUSEKEEPING_BUDGET))
+        self._housekept_seq = last_seq
         for mem in list(self._graveyard):
             # references: the graveyard, the copy of it, `mem`, getrefcount's argument;
             # one more means an iterator still reads this memtable: leave it for later
             if sys.getrefcount(mem) > 4:
                 continue
-            if mem.drain(budget):
+            before = len(mem)
+            emptied = mem.drain(budget)
+            left = len(mem)
+            budget -= before - left
+            if emptied:
                 self._graveyard.remove(mem)
-            return
+            else:
+                if before:  # what memtable_memory() counts shrinks as entries go
+                    mem.approximate_bytes = mem.approximate_bytes * left // before
+                if left:
+                    return
+            if budget <= 0:
+                return
+
+    def _to_graveyard(self, mems: list[Memtable]) -> None:
+        """Flushed (or FLUSHALL's) memtables, to be freed by housekeeping()."""
+        if not self._graveyard:  # writes made while there was nothing to free owe nothing
+            self._housekept_seq = self._last_seq
+        self._graveyard += mems
+
+    def graveyard_memory(self) -> int:
+        """Estimated bytes the flushed memtables not yet freed still hold."""
+        return sum(m.approximate_bytes for m in self._graveyard)
 
     def _log_and_apply(self, edit: VersionEdit) -> None:
         self._manifest.append(edit)

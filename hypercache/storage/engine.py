@@ -169,7 +169,7 @@ class Storage(BackgroundWork):
         self._wal.switch(new_file, discard_buffer=True)
         self._doom([self._wal.retire(n, unlink=False) for n in old_wals])
         self._wal.append_flushall(seq)
-        self._graveyard += self._frozen + [self._mem]
+        self._to_graveyard(self._frozen + [self._mem])
         self._mem = Memtable(number)
         self._mem.last_seq = seq
         self._frozen = []
@@ -412,13 +412,21 @@ class Storage(BackgroundWork):
         return sum(1 for _ in self.iter_range())
 
     def memtable_memory(self) -> int:
-        """Estimated bytes held by the active and the frozen memtables."""
-        return self._mem.approximate_bytes + sum(m.approximate_bytes for m in self._frozen)
+        """Estimated bytes held by the active and the frozen memtables, and by flushed
+        ones not yet freed (housekeeping() frees them in steps)."""
+        n = self._mem.approximate_bytes + sum(m.approximate_bytes for m in self._frozen)
+        return n + self.graveyard_memory() if self._graveyard else n
 
     def table_memory(self) -> int:
         """Estimated bytes the open tables keep in memory (index, filter and properties
-        blocks): ~4 MB per GB of 1 KB values with 16 KiB blocks, growing with the data."""
-        return sum(r.memory_bytes() for r in self._readers.values())
+        blocks): ~4 MB per GB of 1 KB values with 16 KiB blocks, ~1.7 bytes per key of
+        100-byte values; grows with the data. Kept up to date as tables come and go."""
+        return self._table_memory_bytes
+
+    def memory_bytes(self) -> int:
+        """What the store holds in memory, as far as it is counted: memtables (active,
+        frozen, flushed and not yet freed) and the open tables' index and filter blocks."""
+        return self.memtable_memory() + self._table_memory_bytes
 
     def estimated_keys(self) -> int:
         """A cheap upper estimate of the live keys (overwritten versions count twice)."""
@@ -456,6 +464,8 @@ class Storage(BackgroundWork):
             "memtable_entries": len(self._mem),
             "frozen_memtables": len(self._frozen),
             "frozen_memtable_bytes": sum(m.approximate_bytes for m in self._frozen),
+            "graveyard_memtables": len(self._graveyard),
+            "graveyard_bytes": self.graveyard_memory(),
             "obsolete_files": len(self._doomed),
         }
         total = 0
@@ -518,6 +528,7 @@ class Storage(BackgroundWork):
             for r in self._readers.values():
                 r.close()
             self._readers.clear()
+            self._table_memory_bytes = 0
             self._graveyard.clear()
             self.delete_obsolete_files()
             os.close(self._lock_fd)

@@ -291,6 +291,68 @@ def test_flushed_memtables_are_freed_in_steps(store_dir, clock):
     s.close()
 
 
+def test_graveyard_drains_faster_than_writes_fill_memtables(store_dir, clock):
+    """Rounds of 3000 writes (24 clients pipelining MSETs, 16 KiB read from each per
+    round) against a fixed 2000 freed per call: the flushed memtables waiting to be
+    freed piled up, ~75 bytes of RSS per key written that nothing counted. Freeing at
+    least twice the writes since the last call keeps at most about one memtable there."""
+    from hypercache.storage import run_job
+
+    s = Storage.open(store_dir, small_options(clock, memtable_size=4 << 20))
+    per_round, most = 3000, 0
+    for r in range(100):
+        for i in range(per_round):
+            s.put(b"key:%09d" % (r * per_round + i), 1, b"v" * 100)
+        s.write_pending()  # housekeeping, as in the server's every round
+        if r % 4 == 3:  # a job runner asks for work less often than rounds go by
+            job = s.next_job(compaction=False)
+            if job is not None:
+                s.install(run_job(job))
+        most = max(most, sum(len(m) for m in s._graveyard))
+        assert s.stats()["graveyard_memtables"] == len(s._graveyard)
+    assert s.stats()["flushes"] >= 15
+    assert most <= 16_000  # a memtable here holds ~14000 entries
+    s.close()
+
+
+def test_memory_counts_memtables_waiting_to_be_freed(store_dir, clock):
+    from hypercache.storage import run_job
+
+    s = Storage.open(store_dir, small_options(clock, memtable_size=1 << 30))
+    fill(s, 3000, jobs=False)
+    s.freeze()
+    frozen = s.memtable_memory()
+    assert frozen > 3000 * 100
+    s.install(run_job(s.next_job()))  # run_jobs() would ask for the next job: housekeeping
+    assert len(s._graveyard) == 1
+    assert s.memtable_memory() == frozen == s.stats()["graveyard_bytes"]  # still held
+    assert s.memory_bytes() == frozen + s.table_memory()
+    s.housekeeping(budget=1500)
+    assert 0.4 * frozen <= s.memtable_memory() <= 0.6 * frozen  # shrinks as entries go
+    while s._graveyard:
+        s.housekeeping(budget=1500)
+    assert s.memtable_memory() == 0
+    s.close()
+
+
+def test_table_memory_is_kept_as_tables_come_and_go(store_dir, clock):
+    def summed(store):
+        return sum(r.memory_bytes() for r in store._readers.values())
+
+    s = Storage.open(store_dir, small_options(clock))
+    fill(s, 2000)
+    run_jobs(s)
+    st = s.stats()
+    assert st["flushes"] > 3 and st["compactions"] > 0
+    assert s.table_memory() == summed(s) > 0 and st["table_memory_bytes"] == s.table_memory()
+    s.close()
+    s = Storage.open(store_dir, small_options(clock))
+    assert s.table_memory() == summed(s) > 0
+    s.flush_all()
+    assert s.table_memory() == summed(s) == 0
+    s.close()
+
+
 def test_random_key(store_dir, clock):
     import random
 
