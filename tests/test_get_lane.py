@@ -24,6 +24,7 @@ import hypercache.server.connection as connection_module
 from hypercache.keyspace.coldtier import ColdTier
 from hypercache.storage import Storage
 from hypercache.commands.context import ServerState
+from hypercache.commands.fastlane import count_lane_calls
 from hypercache.config import Config
 from hypercache.native import CuckooFilter, key_slot, parse_multibulk, recv_lane
 from hypercache.server.connection import Connection
@@ -94,6 +95,7 @@ class Pair:
                     until = stats.net_input_bytes + len(data)
                     while stats.net_input_bytes < until:
                         assert conn.receive()
+                    count_lane_calls(self.states[0], self.states[0].lane_totals)  # as the round ends
             keyspace = self.states[i].keyspace
             if keyspace.maxmemory:  # as the reactor does after each round
                 random.seed(self.feeds)  # both sides pick the same random slots to evict from
@@ -272,28 +274,32 @@ def test_lane_moves_a_hit_to_the_lru_end(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
-    """native recv_lane: one recv, the lane's answers, the requests it parsed and the
-    bytes it did not take; EAGAIN and EOF as socket.recv reports them."""
+    """native recv_lane: one recv, the lane's answers (added to the running totals), the
+    requests it parsed and the bytes it did not take; EAGAIN and EOF as socket.recv."""
     slots = [{} for _ in range(16384)]
     slots[key_slot(b"a")][b"a"] = b"1"
     reply = bytearray()
     lane = (slots, {}, reply, False, None, False)
+    totals = [0, 0, 0, 0, 0, 0]
     ours, theirs = socket.socketpair()
     try:
         ours.setblocking(False)
         with pytest.raises(BlockingIOError):
-            recv_lane(ours.fileno(), 1024, [], 1 << 20, lane)
+            recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, totals)
         partial = multibulk(b"SET", b"a", b"2")[:7]
         theirs.sendall(multibulk(b"GET", b"a") + multibulk(b"DEL", b"a") + multibulk(b"GET", b"a") + partial)
         out: list[list[bytes]] = []
-        result = recv_lane(ours.fileno(), 1024, out, 1 << 20, lane)
-        nread, rest = result[:2]
+        nread, rest, last = recv_lane(ours.fileno(), 1024, out, 1 << 20, lane, totals)
         assert nread == len(multibulk(b"GET", b"a") * 2 + multibulk(b"DEL", b"a") + partial)
         assert out == [[b"DEL", b"a"]]  # it stopped before the second GET (after a request to run)
         assert rest == multibulk(b"GET", b"a") + partial
-        assert bytes(reply) == b"$1\r\n1\r\n" and result[2:] == (1, result[3], 0, 0, 1, 0)
+        assert bytes(reply) == b"$1\r\n1\r\n" and last == 1
+        assert totals[0] == 1 and totals[2:] == [0, 0, 1, 0]
+        theirs.sendall(multibulk(b"MGET", b"a", b"b"))
+        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, totals)[2] == 2
+        assert (totals[0], totals[2], totals[4], totals[5]) == (1, 1, 3, 1)
         theirs.close()
-        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane)[:2] == (0, b"")
+        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, totals)[:2] == (0, b"")
     finally:
         ours.close()
         theirs.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from hypercache.commands.context import Context
+from hypercache.commands.context import Context, Stats
 from hypercache.commands.latency import FAST_BUCKET, FAST_LIMIT_NS, bucket_of
 from hypercache.commands.monitor import feed_monitors
 from hypercache.commands.observe import after_slow_call
@@ -138,18 +138,16 @@ def call(ctx: Context, spec: CommandSpec, args: list[bytes]) -> object:
     return reply
 
 
-def record_calls(ctx: Context, spec: CommandSpec, count: int, ns: int) -> None:
+def record_calls(stats: Stats, spec: CommandSpec, count: int, ns: int) -> None:
     """Count `count` calls of `spec` that took `ns` nanoseconds in all and were answered
-    outside `call` (the GET lane, fastlane.py): each is put in the histogram bucket of
+    outside `call` (the lane, fastlane.py): each is put in the histogram bucket of
     their mean duration."""
-    stats = ctx.server.stats
     cmd_stats = stats.commands.get(spec.name) or stats.for_command(spec.name)
     cmd_stats.calls += count
     cmd_stats.usec += ns // 1000
     each = ns // count
     cmd_stats.histogram[FAST_BUCKET[each >> 4] if each < FAST_LIMIT_NS else bucket_of(each)] += count
     stats.total_commands_processed += count
-    ctx.last_command = spec.name
 
 
 def _write_refusal(ctx: Context, spec: CommandSpec) -> ErrorReply | None:

@@ -16,7 +16,7 @@ long, so no call the lane answers would have been logged).
 
 from __future__ import annotations
 
-from hypercache.commands.context import Context
+from hypercache.commands.context import Context, ServerState
 from hypercache.commands.dispatch import record_calls
 
 LANE_MIN_SLOW_USEC = 1000
@@ -32,15 +32,20 @@ def lane_for(ctx: Context, reply: bytearray) -> tuple | None:
     return ctx.keyspace.hot_tier_view(reply, ctx.proto == 3)
 
 
-def count_lane_calls(ctx: Context, counts: list[int]) -> None:
+LANE_COMMANDS = (None, "get", "mget")  # by the `last` that native recv_lane returns
+
+
+def count_lane_calls(state: ServerState, counts: list[int]) -> None:
     """Count what the lane answered as `call` counts a call (INFO commandstats,
     latencystats, keyspace hits and misses: one per key read), then zero `counts`
-    ([GETs, their ns, MGETs, their ns, keys read, nulls], RequestReader.lane_counts)."""
+    ([GETs, their ns, MGETs, their ns, keys read, nulls]: a reader's lane_counts, or the
+    server's lane_totals that native recv_lane adds to, counted once a round and before
+    any other command runs, so INFO never shows them late)."""
     gets, get_ns, mgets, mget_ns, keys, absent = counts
-    commands = ctx.server.table.commands
+    commands = state.table.commands
     if gets:
-        record_calls(ctx, commands[b"get"], gets, get_ns)
+        record_calls(state.stats, commands[b"get"], gets, get_ns)
     if mgets:
-        record_calls(ctx, commands[b"mget"], mgets, mget_ns)
-    ctx.keyspace.count_lane_reads(keys, absent)
+        record_calls(state.stats, commands[b"mget"], mgets, mget_ns)
+    state.keyspace.count_lane_reads(keys, absent)
     counts[:] = (0, 0, 0, 0, 0, 0)

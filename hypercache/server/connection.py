@@ -17,7 +17,7 @@ import trio
 
 from hypercache.commands.context import Context, ServerState
 from hypercache.commands.dispatch import execute
-from hypercache.commands.fastlane import count_lane_calls, lane_for
+from hypercache.commands.fastlane import LANE_COMMANDS, count_lane_calls, lane_for
 from hypercache.native import recv_lane
 from hypercache.resp.errors import QueryBufferLimit
 from hypercache.resp.reader import RequestReader
@@ -88,14 +88,15 @@ class Connection:
             self.handle_input(data)
             return True
         requests: list[list[bytes]] = []
-        nread, rest, *counts = recv_lane(self.fd, RECV_SIZE, requests, reader.fast_max_bulk, lane)
+        ctx = self.ctx
+        server = ctx.server
+        nread, rest, last = recv_lane(self.fd, RECV_SIZE, requests, reader.fast_max_bulk, lane, server.lane_totals)
         if not nread:
             return False
-        ctx = self.ctx
-        ctx.server.stats.net_input_bytes += nread
+        server.stats.net_input_bytes += nread
         ctx.last_interaction = time.monotonic()
-        if counts[4]:  # keys the lane read
-            count_lane_calls(ctx, counts)
+        if last:
+            ctx.last_command = LANE_COMMANDS[last]
         if requests or rest:
             self._run(rest, requests)
         return True
@@ -115,6 +116,9 @@ class Connection:
         if data:
             reader.feed(data)
         out = self.out
+        totals = ctx.server.lane_totals
+        if totals[4]:  # before any command: INFO must see what the lane answered
+            count_lane_calls(ctx.server, totals)
         while not ctx.close_after_reply:
             for args in requests:
                 # ctx.proto is read after execute: HELLO's own reply is in the new protocol
@@ -128,8 +132,10 @@ class Connection:
             # among them decide how the rest is read and whether the lane stays open).
             reader.authenticated = ctx.authenticated
             requests = reader.read_requests(lane_for(ctx, out))
-            if reader.lane_counts[4]:  # keys the lane read
-                count_lane_calls(ctx, reader.lane_counts)
+            counts = reader.lane_counts
+            if counts[4]:  # keys the lane read
+                ctx.last_command = "get" if counts[0] else "mget"
+                count_lane_calls(ctx.server, counts)
             if not requests:
                 break
         reader.authenticated = ctx.authenticated

@@ -28,6 +28,7 @@ import trio
 from trio.lowlevel import notify_closing, wait_readable
 
 from hypercache.commands.context import ServerState
+from hypercache.commands.fastlane import count_lane_calls
 from hypercache.server.connection import Connection
 
 log = logging.getLogger("hypercache.server")
@@ -170,6 +171,9 @@ class Reactor:
                 served.append(conn)
         finally:
             self._in_round = False
+        totals = state.lane_totals
+        if totals[4]:  # what the lane answered this round, into the statistics
+            count_lane_calls(state, totals)
         # One WAL write for everything this round wrote, before any reply goes out.
         if persistence is not None:
             persistence.after_batch()

@@ -178,6 +178,7 @@ static int lane_command(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_
 typedef struct {
     Py_ssize_t gets, mgets, keys_read, absent;
     long long get_ns, mget_ns;
+    int last; /* the last request answered: 1 GET, 2 MGET, 0 none */
 } lane_counts_t;
 
 /* lane_t from the Python lane tuple (see hc_resp.h); 0, or -1 with TypeError. */
@@ -242,6 +243,7 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
                 }
                 counts->keys_read += count - 1;
                 counts->absent += nulls;
+                counts->last = which;
                 pos = q;
                 continue;
             }
@@ -266,11 +268,17 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
     return pos;
 }
 
-static PyObject *counts_tuple(Py_ssize_t first, PyObject *second, const lane_counts_t *c) {
-    if (second != NULL)
-        return Py_BuildValue("(nNnLnLnn)", first, second, c->gets, c->get_ns, c->mgets, c->mget_ns, c->keys_read,
-                             c->absent);
-    return Py_BuildValue("(nnLnLnn)", first, c->gets, c->get_ns, c->mgets, c->mget_ns, c->keys_read, c->absent);
+/* Add the counts to `totals`, a list of 6 ints in counts_tuple's order after pos. */
+static int add_counts(PyObject *totals, const lane_counts_t *c) {
+    long long add[6] = {c->gets, c->get_ns, c->mgets, c->mget_ns, c->keys_read, c->absent};
+    for (Py_ssize_t i = 0; i < 6; i++) {
+        long long old = PyLong_AsLongLong(PyList_GET_ITEM(totals, i));
+        if (old == -1 && PyErr_Occurred()) return -1;
+        PyObject *sum = PyLong_FromLongLong(old + add[i]);
+        if (sum == NULL) return -1;
+        PyList_SetItem(totals, i, sum); /* steals sum, drops the old item */
+    }
+    return 0;
 }
 
 PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
@@ -291,16 +299,17 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
         PyErr_SetString(PyExc_ValueError, "pos out of range");
         return NULL;
     }
-    lane_counts_t counts = {0, 0, 0, 0, 0, 0};
-    pos = parse_requests(buf, pos, end, args[2], max_bulk, with_lane ? &lane : NULL, &counts);
+    lane_counts_t c = {0, 0, 0, 0, 0, 0, 0};
+    pos = parse_requests(buf, pos, end, args[2], max_bulk, with_lane ? &lane : NULL, &c);
     if (pos < 0) return NULL;
     if (!with_lane) return PyLong_FromSsize_t(pos);
-    return counts_tuple(pos, NULL, &counts);
+    return Py_BuildValue("(nnLnLnn)", pos, c.gets, c.get_ns, c.mgets, c.mget_ns, c.keys_read, c.absent);
 }
 
 PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyList_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "recv_lane(fd: int, size: int, out: list, max_bulk: int, lane: tuple)");
+    if (nargs != 6 || !PyList_Check(args[2]) || !PyList_Check(args[5]) || PyList_GET_SIZE(args[5]) != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "recv_lane(fd: int, size: int, out: list, max_bulk: int, lane: tuple, totals: list of 6 ints)");
         return NULL;
     }
     lane_t lane;
@@ -323,9 +332,9 @@ PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
         Py_DECREF(data);
         return PyErr_SetFromErrno(PyExc_OSError); /* EAGAIN: BlockingIOError, as socket.recv */
     }
-    lane_counts_t counts = {0, 0, 0, 0, 0, 0};
+    lane_counts_t counts = {0, 0, 0, 0, 0, 0, 0};
     Py_ssize_t pos = parse_requests(PyBytes_AS_STRING(data), 0, n, args[2], max_bulk, &lane, &counts);
-    if (pos < 0) {
+    if (pos < 0 || (counts.keys_read && add_counts(args[5], &counts) < 0)) {
         Py_DECREF(data);
         return NULL;
     }
@@ -338,5 +347,5 @@ PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
         Py_DECREF(data);
         if (rest == NULL) return NULL;
     }
-    return counts_tuple(n, rest, &counts);
+    return Py_BuildValue("(nNi)", (Py_ssize_t)n, rest, counts.last);
 }

@@ -35,14 +35,16 @@
 int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len); /* _native.c */
 PyObject *hc_parse_multibulk(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
-/* recv_lane(fd, size, out, max_bulk, lane)
- *     -> (nread, rest, gets, get_ns, mgets, mget_ns, keys_read, absent)
+/* recv_lane(fd, size, out, max_bulk, lane, totals) -> (nread, rest, last)
  *
  * One recv(2) of at most `size` bytes from the non-blocking socket `fd`, parsed at once
  * as parse_multibulk with the lane parses: the reactor's read for a client whose reader
  * holds nothing, so a read of (M)GETs the lane answers costs no Python per request.
- * `rest` is what the parse did not take (b"" if it took everything; the whole read,
- * b"" at EOF when nread is 0), for the Python reader. A failed recv raises OSError
+ * What the lane answered is added to `totals` ([gets, get_ns, mgets, mget_ns,
+ * keys_read, absent], the server's running sums, counted into its statistics once a
+ * round); `last` is the last request it answered (1 GET, 2 MGET, 0 none). `rest` is
+ * what the parse did not take (b"" if it took everything; the whole read, b"" at EOF
+ * when nread is 0), for the Python reader. A failed recv raises OSError
  * (BlockingIOError for EAGAIN), as socket.recv does. */
 PyObject *hc_recv_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
