@@ -113,7 +113,10 @@ class ColdTier:
     # ---- writes (called by the keyspace before it changes memory) -----------------------
 
     def write(self, key: bytes, value: object, expire_at: int | None) -> None:
-        kind, data = encode_value(value)
+        if type(value) is bytes:  # a string: encode_value's common case, inline
+            kind, data = KIND_STRING, value
+        else:
+            kind, data = encode_value(value)
         try:
             self.storage.put(key, kind, data, expire_at)
         except WriteRefusedError as err:
