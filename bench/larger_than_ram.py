@@ -3,10 +3,13 @@
 
     .venv/bin/python bench/larger_than_ram.py                       # 2M keys x 1 KB (~2 GB), < 20 min
     .venv/bin/python bench/larger_than_ram.py --keys 200000         # a short run (~1-2 min)
+    .venv/bin/python bench/larger_than_ram.py --keys 3000000 --value-size 100 --clients 24 \
+        --no-redis --name small_keys_rss                             # small keys, many writers
 
 Starts hypercache-server on a free port of 127.0.0.1 (`--appendonly yes --appendfsync
 everysec --maxmemory 64mb`, a fresh temporary directory removed afterwards), loads
---keys keys of --value-size bytes with pipelined MSETs (100 keys each, 8 in flight),
+--keys keys of --value-size bytes with pipelined MSETs (100 keys each, 8 in flight on each
+of --clients connections, which take turns by batch of 100 keys),
 waits for flushes and compactions to settle, then reads back: cold keys (uniform over
 every key loaded), hot keys (a small set read once before), and absent keys, one GET at
 a time, each answer checked against the value the key must hold. Meanwhile it samples
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -39,7 +43,8 @@ def main() -> int:
     ap.add_argument("--value-size", type=int, default=1024)
     ap.add_argument("--maxmemory", default="64mb")
     ap.add_argument("--keys-per-mset", type=int, default=100)
-    ap.add_argument("--window", type=int, default=8, help="MSETs in flight")
+    ap.add_argument("--window", type=int, default=8, help="MSETs in flight (per client)")
+    ap.add_argument("--clients", type=int, default=1, help="connections loading at once")
     ap.add_argument("--load-deadline", type=float, default=900.0, help="stop loading after this many seconds")
     ap.add_argument("--settle", type=float, default=240.0, help="longest wait for compactions after the load")
     ap.add_argument("--gets", type=int, default=20_000, help="timed GETs of each kind (cold, hot)")
@@ -79,10 +84,10 @@ def main() -> int:
                 print(f"  load: {acked:,} keys in {elapsed:.0f} s ({acked / elapsed:,.0f} keys/s), "
                       f"server RSS {mib(srv.rss())}, children {mib(srv.children_rss())}", flush=True)
 
-        commands = (L.mset_command(range(s, min(n, s + per)), size) for s in range(0, n, per))
         print(f"loading {n:,} keys x {size} B ({n * size / 2**30:.2f} GiB of values) "
-              f"into hypercache-server {' '.join(extra)}", flush=True)
-        load = L.load(srv.port, commands, window=opts.window, deadline_s=opts.load_deadline, progress=progress)
+              f"into hypercache-server {' '.join(extra)} over {opts.clients} connection(s)", flush=True)
+        results["load_started_t"] = round(time.time() - sampler.t0, 2)  # on the samples' clock
+        load = load_keys(srv.port, n, size, per, opts, progress)
         loaded = load["keys_acked"]
         load["keys_per_s"] = round(loaded / load["seconds"]) if load["seconds"] else 0
         load["mb_per_s"] = round(loaded * size / MIB / load["seconds"], 2) if load["seconds"] else 0
@@ -185,6 +190,86 @@ def main() -> int:
     return 0 if "error" not in results else 1
 
 
+def load_keys(port: int, n: int, size: int, per: int, opts: argparse.Namespace, progress) -> dict:
+    """Keys 0..n-1 in MSETs of `per`, over opts.clients connections at once (batch b goes
+    to client b % clients); what L.load returns, summed."""
+    clients = max(1, opts.clients)
+    if clients == 1:
+        commands = (L.mset_command(range(s, min(n, s + per)), size) for s in range(0, n, per))
+        return L.load(port, commands, window=opts.window, deadline_s=opts.load_deadline, progress=progress)
+    acked = [0] * clients
+    results: list[dict | None] = [None] * clients
+    lock = threading.Lock()
+
+    def one(j: int) -> None:
+        def mine(done: int, elapsed: float) -> None:
+            with lock:
+                acked[j] = done
+                progress(sum(acked), elapsed)
+
+        commands = (L.mset_command(range(s, min(n, s + per)), size) for s in range(j * per, n, clients * per))
+        try:
+            results[j] = L.load(port, commands, window=opts.window, deadline_s=opts.load_deadline, progress=mine)
+        except OSError as err:
+            results[j] = {"keys_acked": acked[j], "seconds": 0.0, "errors": 1, "first_error": str(err)}
+
+    threads = [threading.Thread(target=one, args=(j,), daemon=True) for j in range(clients)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = [x for x in results if x is not None]
+    out = {"keys_acked": sum(x["keys_acked"] for x in done), "seconds": round(time.monotonic() - started, 2),
+           "errors": sum(x["errors"] for x in done)}
+    for key in ("first_error", "stopped"):
+        found = next((x[key] for x in done if x.get(key)), None)
+        if found:
+            out[key] = found
+    return out
+
+
+def rss_by_keys(r: dict) -> list[list[object]]:
+    """Rows of RSS against keys loaded: the load's progress marks (every 10 s), each with
+    the sample nearest in time, and the state after the load."""
+    samples = r.get("samples", [])
+    start = r.get("load_started_t")
+    p = r["params"]
+    maxmemory = p["maxmemory_bytes"]
+    rows = []
+    points = [(start + t, keys) for t, keys in r.get("load", {}).get("progress", [])] if start is not None else []
+    done = r.get("load", {}).get("keys_acked")
+    settled = [x for x in samples if x["phase"] != "load"]
+    if settled and done:
+        points.append((settled[0]["t"], done))
+    for t, keys in points:
+        s = min(samples, key=lambda x: abs(x["t"] - t), default=None)
+        if s is None:
+            continue
+        rows.append([f"{keys:,}", f"{keys * p['value_size'] / 2**30:.2f}", mib(s["rss"]), mib(s["rss"] - maxmemory),
+                     mib(s.get("hot_bytes")), mib(s.get("storage_memtable_bytes")),
+                     mib(s.get("storage_frozen_memtable_bytes")), mib(s.get("storage_graveyard_bytes")),
+                     mib(s.get("storage_table_memory_bytes")), s["t"]])
+    return rows
+
+
+def per_key_growth(r: dict) -> str:
+    """How much the server's RSS grew per key loaded from a third of the load to its end
+    (past the start-up allocations), in words."""
+    rows = [(t, keys) for t, keys in r.get("load", {}).get("progress", [])]
+    samples, start = r.get("samples", []), r.get("load_started_t")
+    if len(rows) < 3 or not samples or start is None:
+        return "Too few progress marks to measure the growth per key."
+
+    def rss_at(t: float) -> int:
+        return min(samples, key=lambda x: abs(x["t"] - start - t))["rss"]
+
+    (t1, k1), (t2, k2) = rows[len(rows) // 3], rows[-1]
+    grown = rss_at(t2) - rss_at(t1)
+    return (f"From {k1:,} to {k2:,} keys the server's RSS grew by {mib(grown)}: "
+            f"**{grown / max(1, k2 - k1):.1f} bytes per key loaded**.")
+
+
 def report(r: dict, maxmemory: int) -> str:
     p = r["params"]
     load = r.get("load", {})
@@ -202,7 +287,8 @@ def report(r: dict, maxmemory: int) -> str:
         L.md_table(["", "value"], [
             ["keys loaded", f"{loaded:,} x {p['value_size']} B values = {data / 2**30:.2f} GiB "
                             f"({data / maxmemory:.0f}x maxmemory)"],
-            ["load time", f"{load.get('seconds')} s (pipelined MSET, {p['keys_per_mset']} keys each, {p['window']} in flight)"],
+            ["load time", f"{load.get('seconds')} s (pipelined MSET, {p['keys_per_mset']} keys each, {p['window']} in flight"
+                          f" on each of {p.get('clients', 1)} connection(s))"],
             ["load rate", f"{load.get('keys_per_s', 0):,} keys/s = {load.get('mb_per_s')} MiB/s of values"],
             ["errors", f"{load.get('errors')} {load.get('first_error', '')}"],
             ["flushes / compactions / trivial moves", f"{st.get('storage_flushes')} / {st.get('storage_compactions')} / {st.get('storage_trivial_moves')}"],
@@ -224,10 +310,18 @@ def report(r: dict, maxmemory: int) -> str:
             ["accounted against maxmemory at the end (used_memory_dataset)", mib(L.as_int(fin.get("info_memory", {}).get("used_memory_dataset"))), ""],
             ["hot tier at the end", f"{st.get('hot_keys')} keys, {mib(L.as_int(st.get('hot_bytes')))}", ""],
             ["memtables at the end", mib(L.as_int(st.get("storage_memtable_bytes"))), ""],
-            ["table readers (index + bloom blocks in memory)", mib(L.as_int(st.get("storage_table_memory_bytes"))), "not counted against maxmemory"],
+            ["flushed memtables not yet freed (graveyard)", mib(L.as_int(st.get("storage_graveyard_bytes"))), "counted against maxmemory"],
+            ["table readers (index + bloom blocks in memory)", mib(L.as_int(st.get("storage_table_memory_bytes"))), "counted against maxmemory"],
             ["keyspace cuckoo filter", f"{fin.get('info_filter', {}).get('filter_capacity')} slots, "
-                                       f"{fin.get('info_filter', {}).get('filter_bits_per_item')} bits/item", ""],
+                                       f"{fin.get('info_filter', {}).get('filter_bits_per_item')} bits/item", "counted against maxmemory"],
         ]),
+        "",
+        "## Server RSS against keys loaded (the load's progress every 10 s, and after it)",
+        "",
+        L.md_table(["keys", "GiB of values", "server RSS", "RSS - maxmemory", "hot tier", "memtable",
+                    "frozen memtables", "graveyard", "table blocks", "t s"], rss_by_keys(r)),
+        "",
+        per_key_growth(r),
         "",
     ]
     g = r.get("gets", {})

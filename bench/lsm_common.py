@@ -222,7 +222,7 @@ INFO_FIELDS = (
     "storage_write_amplification", "storage_space_amplification", "storage_write_stall",
     "storage_user_bytes_written", "storage_bytes_written", "storage_table_memory_bytes",
     "storage_flush_seconds", "storage_compaction_seconds", "storage_longest_compaction_seconds",
-    "storage_job_cpu_seconds",
+    "storage_job_cpu_seconds", "storage_frozen_memtable_bytes", "storage_graveyard_bytes",
     "hot_keys", "hot_bytes",
 )
 
