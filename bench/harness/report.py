@@ -150,7 +150,7 @@ def markdown(results: dict, plot_name: str | None) -> str:
     ]
     throughput = [n for n in cases if BY_NAME[n].group == "throughput"]
     if throughput:
-        rows = [[BY_NAME[n].title, f"{cases[n]['requests']:,}", *_cells(cases[n], "rps"),
+        rows = [[cases[n].get("title", BY_NAME[n].title), f"{cases[n]['requests']:,}", *_cells(cases[n], "rps"),
                  *_cells(cases[n], "p99_ms")[:3]] for n in throughput]
         lines += ["## Throughput", "",
                   "redis-benchmark, 50 clients, 100-byte values, keys random over 1M (`-r 1000000`) on the "
@@ -159,7 +159,7 @@ def markdown(results: dict, plot_name: str | None) -> str:
                            "Redis p99 ms", "HyperCache p99 ms", "p99 ratio"], rows), ""]
     detail = [n for n in cases if BY_NAME[n].group != "throughput"]
     if detail:
-        rows = [[BY_NAME[n].title, UNITS[m], *_cells(cases[n], m)] for n in detail for m in BY_NAME[n].metrics]
+        rows = [[cases[n].get("title", BY_NAME[n].title), UNITS[m], *_cells(cases[n], m)] for n in detail for m in BY_NAME[n].metrics]
         lines += ["## Latency, misses and memory", "", *_table(["case", "metric", "Redis", "HyperCache", "ratio",
                                                                  "per round"], rows), ""]
     if plot_name:
