@@ -12,6 +12,10 @@ The lane is open to a client only while nothing else would have to see its GETs:
 authenticated, not inside MULTI, no MONITOR client, not loading, and no slow-log or
 latency-monitor threshold under LANE_MIN_SLOW_USEC (a dict look-up never takes that
 long, so no call the lane answers would have been logged).
+
+Whatever later changes what a GET must see (cluster routing: MOVED/ASK for a slot this
+node does not serve; CLIENT PAUSE; ACL key patterns) must close the lane for it here, or
+teach hc_resp.c's serve_keys the same rule.
 """
 
 from __future__ import annotations
