@@ -42,7 +42,9 @@ def multibulk(*args: bytes) -> bytes:
 KEYS = [b"a", b"b", b"{a}c", b"k" * 40, b"never-set"]
 TICK = (b"<tick>",)  # not sent: moves both servers' clocks past every TTL given
 key = st.sampled_from(KEYS)
-value = st.binary(max_size=20)
+# Values that look like requests too: a read that splits one from its header must not
+# make the lane take it for requests.
+value = st.one_of(st.binary(max_size=20), st.sampled_from([multibulk(b"GET", b"a"), multibulk(b"MGET", b"b", b"a")]))
 request = st.one_of(
     st.tuples(st.sampled_from([b"GET", b"get", b"gEt"]), st.one_of(key, st.just(b"never-set"))),
     st.lists(key, min_size=0, max_size=4).map(lambda keys: (b"MGET", *keys)),
@@ -64,7 +66,8 @@ class Pair:
     """One in-process server with the lane and one without, fed the same bytes; each over
     its own store in `store_dir` (a cold tier with its keyspace filter) if given."""
 
-    def __init__(self, store_dir: Path | None = None, **config: object) -> None:
+    def __init__(self, store_dir: Path | None = None, chunk: int = 1 << 20, **config: object) -> None:
+        self.chunk = chunk  # bytes per read: requests split across reads at any byte
         self.states = [ServerState(Config(**config)) for _ in range(2)]
         self.stores: list[Storage] = []
         for i, state in enumerate(self.states if store_dir is not None else []):
@@ -86,15 +89,18 @@ class Pair:
         self.feeds += 1
         for i, conn in enumerate(self.conns):
             with monkeypatch.context() as patch:
+                chunks = [data[at:at + self.chunk] for at in range(0, len(data), self.chunk)]
                 if i == 1:  # the reference: every request through execute()
                     patch.setattr(connection_module, "lane_for", lambda ctx, reply: None)
-                    conn.handle_input(data)
-                else:  # through the socket, as the reactor reads (recv_lane)
-                    self.socks[0][1].sendall(data)
+                    for chunk in chunks:
+                        conn.handle_input(chunk)
+                else:  # through the socket, as the reactor reads (recv_lane), in the same pieces
                     stats = self.states[0].stats
-                    until = stats.net_input_bytes + len(data)
-                    while stats.net_input_bytes < until:
-                        assert conn.receive()
+                    for chunk in chunks:
+                        self.socks[0][1].sendall(chunk)
+                        until = stats.net_input_bytes + len(chunk)
+                        while stats.net_input_bytes < until:
+                            assert conn.receive()
                     count_lane_calls(self.states[0], self.states[0].lane_totals)  # as the round ends
             keyspace = self.states[i].keyspace
             if keyspace.maxmemory:  # as the reactor does after each round
@@ -138,10 +144,12 @@ def keyspace_snapshot(state: ServerState) -> dict:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(request, min_size=1, max_size=12), min_size=1, max_size=6),
-       maxmemory=st.sampled_from([0, 300, 10_000_000]), store=st.booleans(), resp3=st.booleans())
-def test_lane_answers_exactly_as_execute(monkeypatch: pytest.MonkeyPatch, batches, maxmemory, store, resp3) -> None:
+       maxmemory=st.sampled_from([0, 300, 10_000_000]), store=st.booleans(), resp3=st.booleans(),
+       chunk=st.one_of(st.just(1 << 20), st.integers(1, 48)))
+def test_lane_answers_exactly_as_execute(monkeypatch: pytest.MonkeyPatch, batches, maxmemory, store, resp3,
+                                         chunk) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        pair = Pair(Path(tmp) if store else None, maxmemory=maxmemory, maxmemory_policy="allkeys-lru")
+        pair = Pair(Path(tmp) if store else None, chunk, maxmemory=maxmemory, maxmemory_policy="allkeys-lru")
         if resp3:
             pair.feed(monkeypatch, multibulk(b"HELLO", b"3"))
         run_pair(monkeypatch, pair, batches)
@@ -300,6 +308,30 @@ def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
         assert (totals[0], totals[2], totals[4], totals[5]) == (1, 1, 3, 1)
         theirs.close()
         assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, totals)[:2] == (0, b"")
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_a_value_split_after_its_header_is_not_read_as_requests() -> None:
+    """A read that ends right after a bulk's header leaves the reader holding a request
+    in progress with no bytes: the next read is that value, even when it looks like a
+    GET, and must not go to the lane as requests of their own."""
+    state = ServerState(Config())
+    ours, theirs = socket.socketpair()
+    try:
+        ours.setblocking(False)
+        conn = Connection(state, ours)
+        sneaky = multibulk(b"GET", b"k")  # the value of SET k: it looks like a request
+        first = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n" % len(sneaky)
+        theirs.sendall(first)
+        assert conn.receive()
+        second = sneaky + b"\r\n" + multibulk(b"GET", b"k")
+        theirs.sendall(second)
+        while state.stats.net_input_bytes < len(first) + len(second):
+            assert conn.receive()
+        assert bytes(conn.out) == b"+OK\r\n$%d\r\n%b\r\n" % (len(sneaky), sneaky)
+        assert state.keyspace.peek(b"k") == sneaky
     finally:
         ours.close()
         theirs.close()

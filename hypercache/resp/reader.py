@@ -111,8 +111,10 @@ class RequestReader:
 
     @property
     def drained(self) -> bool:
-        """Nothing received is left to parse (read_requests would return nothing)."""
-        return not self._buf and self._parts is None
+        """Nothing received is left to parse and no request is half read: the next
+        bytes start a new request (a read that ended just after a bulk's header leaves no
+        bytes, but the value still to come is not a request)."""
+        return not self._buf and self._parts is None and self._args is None
 
     def pending_bytes(self) -> int:
         """Bytes received but not yet returned as part of a request (Redis's qbuf)."""
