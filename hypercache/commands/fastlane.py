@@ -4,9 +4,13 @@ A GET that hits the hot tier is the server's most common request and its cheapes
 work: a dict look-up and a bulk reply. Through `execute` it costs ~5 µs of Python
 (resolve, checks, timing, the keyspace's layers, the reply writer); answered where it
 is parsed (native parse_multibulk, hc_resp.h) it costs a fraction of one. The lane
-answers only what `Keyspace._fetch` would answer from memory without side effects
-beyond its LRU touch: a bytes value in its slot's dict whose key has no expiry entry.
-Everything else (misses, TTLs, other types) takes the ordinary path.
+answers only what `Keyspace._fetch` would answer without reading the store and without
+side effects beyond its LRU touch: for a key with no expiry entry, the bytes value in
+its slot's dict, or a null when no dict holds it and the keyspace filter rules it out
+(an MGET of up to 64 keys only when every key is answered so). Everything else (TTLs,
+other types, keys the filter may hold) takes the ordinary path. The reactor's reads go
+through the lane too (native recv_lane) while a client's reader holds nothing, and what
+the lane answered is counted into the statistics once a round (count_lane_calls).
 
 The lane is open to a client only while nothing else would have to see its GETs:
 authenticated, not inside MULTI, no MONITOR client, not loading, and no slow-log or
