@@ -196,9 +196,10 @@ def test_native_lane_keeps_request_order() -> None:
     slots[key_slot(b"a")][b"a"] = b"old"
     reply = bytearray()
     out: list[list[bytes]] = []
+    totals = [0, 0, 0, 0, 0, 0]  # gets, get_ns, mgets, mget_ns, keys read, nulls
     buf = multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new") + multibulk(b"GET", b"a")
-    pos, served, *_ = parse_multibulk(buf, 0, out, 1 << 20, (slots, {}, reply, False, None, False))
-    assert (served, out, bytes(reply)) == (1, [[b"SET", b"a", b"new"]], b"$3\r\nold\r\n")
+    pos, last = parse_multibulk(buf, 0, out, 1 << 20, (slots, {}, reply, False, None, False, totals))
+    assert (totals[0], last, out, bytes(reply)) == (1, 1, [[b"SET", b"a", b"new"]], b"$3\r\nold\r\n")
     assert pos == len(multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new"))  # before the 2nd GET
     # A key with a TTL entry, a non-bytes value, a key the filter may hold: all left to
     # the ordinary path.
@@ -209,24 +210,27 @@ def test_native_lane_keeps_request_order() -> None:
     out = []
     buf = multibulk(b"GET", b"t") + multibulk(b"GET", b"o") + multibulk(b"GET", b"cold")
     buf += multibulk(b"MGET", b"a", b"t") + multibulk(b"MGET", *[b"a"] * 65)
-    lane = (slots, {b"t": 1}, reply, False, keyspace_filter, False)
-    pos, served, _, mgets, _, keys, _ = parse_multibulk(buf, 0, out, 1 << 20, lane)
-    assert (pos, served, mgets, keys) == (len(buf), 0, 0, 0)
+    totals = [0, 0, 0, 0, 0, 0]
+    lane = (slots, {b"t": 1}, reply, False, keyspace_filter, False, totals)
+    pos, last = parse_multibulk(buf, 0, out, 1 << 20, lane)
+    assert (pos, last, totals) == (len(buf), 0, [0, 0, 0, 0, 0, 0])
     assert out[:3] == [[b"GET", b"t"], [b"GET", b"o"], [b"GET", b"cold"]]
     assert out[3] == [b"MGET", b"a", b"t"] and len(out[4]) == 66  # a TTL; over 64 keys
     # An MGET of hits and a key the filter rules out: one array reply, counted by keys.
     for resp3, null in ((False, b"$-1\r\n"), (True, b"_\r\n")):
         reply.clear()
-        lane = (slots, {}, reply, False, keyspace_filter, resp3)
-        result = parse_multibulk(multibulk(b"mget", b"a", b"absent", b"a"), 0, [], 1 << 20, lane)
-        assert result[1:] == (0, 0, 1, result[4], 3, 1)
+        totals = [0, 0, 0, 0, 0, 0]
+        lane = (slots, {}, reply, False, keyspace_filter, resp3, totals)
+        _, last = parse_multibulk(multibulk(b"mget", b"a", b"absent", b"a"), 0, [], 1 << 20, lane)
+        assert last == 2 and totals[:3] + totals[4:] == [0, 0, 1, 3, 1]
         assert bytes(reply) == b"*3\r\n$3\r\nold\r\n" + null + b"$3\r\nold\r\n"
     # Without a filter (a pure cache) memory is everything: a miss is a null.
     reply.clear()
-    result = parse_multibulk(multibulk(b"GET", b"cold"), 0, [], 1 << 20, (slots, {}, reply, False, None, False))
-    assert (result[1], result[5], result[6], bytes(reply)) == (1, 1, 1, b"$-1\r\n")
+    totals = [0, 0, 0, 0, 0, 0]
+    parse_multibulk(multibulk(b"GET", b"cold"), 0, [], 1 << 20, (slots, {}, reply, False, None, False, totals))
+    assert (totals[0], totals[4], totals[5], bytes(reply)) == (1, 1, 1, b"$-1\r\n")
     with pytest.raises(TypeError):
-        parse_multibulk(buf, 0, [], 100, (slots[:10], {}, reply, False, None, False))
+        parse_multibulk(buf, 0, [], 100, (slots[:10], {}, reply, False, None, False, totals))
 
 
 @pytest.fixture(scope="module")
@@ -287,27 +291,27 @@ def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
     slots = [{} for _ in range(16384)]
     slots[key_slot(b"a")][b"a"] = b"1"
     reply = bytearray()
-    lane = (slots, {}, reply, False, None, False)
     totals = [0, 0, 0, 0, 0, 0]
+    lane = (slots, {}, reply, False, None, False, totals)
     ours, theirs = socket.socketpair()
     try:
         ours.setblocking(False)
         with pytest.raises(BlockingIOError):
-            recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, totals)
+            recv_lane(ours.fileno(), 1024, [], 1 << 20, lane)
         partial = multibulk(b"SET", b"a", b"2")[:7]
         theirs.sendall(multibulk(b"GET", b"a") + multibulk(b"DEL", b"a") + multibulk(b"GET", b"a") + partial)
         out: list[list[bytes]] = []
-        nread, rest, last = recv_lane(ours.fileno(), 1024, out, 1 << 20, lane, totals)
+        nread, rest, last = recv_lane(ours.fileno(), 1024, out, 1 << 20, lane)
         assert nread == len(multibulk(b"GET", b"a") * 2 + multibulk(b"DEL", b"a") + partial)
         assert out == [[b"DEL", b"a"]]  # it stopped before the second GET (after a request to run)
         assert rest == multibulk(b"GET", b"a") + partial
         assert bytes(reply) == b"$1\r\n1\r\n" and last == 1
         assert totals[0] == 1 and totals[2:] == [0, 0, 1, 0]
         theirs.sendall(multibulk(b"MGET", b"a", b"b"))
-        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, totals)[2] == 2
+        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane)[2] == 2
         assert (totals[0], totals[2], totals[4], totals[5]) == (1, 1, 3, 1)
         theirs.close()
-        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, totals)[:2] == (0, b"")
+        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane)[:2] == (0, b"")
     finally:
         ours.close()
         theirs.close()

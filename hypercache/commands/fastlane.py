@@ -37,18 +37,18 @@ def lane_for(ctx: Context, reply: bytearray) -> tuple | None:
     if (ctx.multi is not None or not ctx.authenticated or server.loading or server.monitors
             or server.slow_usec < LANE_MIN_SLOW_USEC):
         return None
-    return ctx.keyspace.hot_tier_view(reply, ctx.proto == 3)
+    return ctx.keyspace.hot_tier_view(reply, ctx.proto == 3, server.lane_totals)
 
 
-LANE_COMMANDS = (None, "get", "mget")  # by the `last` that native recv_lane returns
+LANE_COMMANDS = (None, "get", "mget")  # by the `last` the native lane functions return
 
 
 def count_lane_calls(state: ServerState, counts: list[int]) -> None:
     """Count what the lane answered as `call` counts a call (INFO commandstats,
     latencystats, keyspace hits and misses: one per key read), then zero `counts`
-    ([GETs, their ns, MGETs, their ns, keys read, nulls]: a reader's lane_counts, or the
-    server's lane_totals that native recv_lane adds to, counted once a round and before
-    any other command runs, so INFO never shows them late)."""
+    (the server's lane_totals, which the native lane adds to: [GETs, their ns, MGETs,
+    their ns, keys read, nulls]). Called once a round and before any other command runs,
+    so INFO never shows them late."""
     gets, get_ns, mgets, mget_ns, keys, absent = counts
     commands = state.table.commands
     if gets:

@@ -121,10 +121,14 @@ class BloomFilter:
     @property
     def filters(self) -> list[dict[str, float]]: ...
 
+def recv_lane(
+    fd: int, size: int, out: list[list[bytes]], max_bulk: int,
+    lane: tuple[list[dict[bytes, object]], dict[bytes, int], bytearray, bool, Optional[CuckooFilter], bool, list[int]],
+) -> tuple[int, bytes, int]: ...
 @overload
 def parse_multibulk(buf: bytes, pos: int, out: list[list[bytes]], max_bulk: int) -> int: ...
 @overload
 def parse_multibulk(
     buf: bytes, pos: int, out: list[list[bytes]], max_bulk: int,
-    lane: tuple[list[dict[bytes, object]], dict[bytes, int], bytearray, bool, Optional[CuckooFilter], bool],
-) -> tuple[int, int, int, int, int, int, int]: ...
+    lane: tuple[list[dict[bytes, object]], dict[bytes, int], bytearray, bool, Optional[CuckooFilter], bool, list[int]],
+) -> tuple[int, int]: ...

@@ -67,7 +67,7 @@ class RequestReader:
         "query_buffer_limit",
         "authenticated",
         "error",
-        "lane_counts",
+        "lane_last",
         "fast_max_bulk",
     )
 
@@ -93,9 +93,9 @@ class RequestReader:
         self.query_buffer_limit = query_buffer_limit
         self.authenticated = True  # the server sets False while AUTH is required
         self.error: ProtocolError | None = None
-        # What the C parser answered itself (the lane, see read_requests): GETs, their
-        # ns, MGETs, their ns, keys read, nulls. The caller counts them and zeroes this.
-        self.lane_counts = [0, 0, 0, 0, 0, 0]
+        # The last request the C parser answered itself (the lane, see read_requests):
+        # 1 GET, 2 MGET, 0 none since the caller last zeroed it.
+        self.lane_last = 0
 
     def feed(self, data: bytes) -> None:
         """Append bytes received from the client."""
@@ -130,8 +130,8 @@ class RequestReader:
 
         With a `lane` (native parse_multibulk's lane: the keyspace's hot tier and the
         client's reply buffer), GETs and MGETs of strings in memory (or of keys the
-        keyspace filter rules out) are answered while parsing and counted in
-        `lane_counts`; the requests returned are the rest, up to
+        keyspace filter rules out) are answered while parsing (counted in the lane's
+        totals, the last one's kind in `lane_last`); the requests returned are the rest, up to
         the next such request after them. Call again after running them, until nothing
         is left.
         """
@@ -183,15 +183,9 @@ class RequestReader:
             if lane is None:
                 pos = parse_multibulk(buf, pos, out, self.fast_max_bulk)
             else:
-                pos, gets, get_ns, mgets, mget_ns, keys, absent = parse_multibulk(buf, pos, out, self.fast_max_bulk, lane)
-                if keys:
-                    counts = self.lane_counts
-                    counts[0] += gets
-                    counts[1] += get_ns
-                    counts[2] += mgets
-                    counts[3] += mget_ns
-                    counts[4] += keys
-                    counts[5] += absent
+                pos, last = parse_multibulk(buf, pos, out, self.fast_max_bulk, lane)
+                if last:
+                    self.lane_last = last
                 if out and pos < end:  # stopped before a GET: the caller runs `out` first
                     self._pos = pos
                     return True

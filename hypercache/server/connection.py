@@ -90,7 +90,7 @@ class Connection:
         requests: list[list[bytes]] = []
         ctx = self.ctx
         server = ctx.server
-        nread, rest, last = recv_lane(self.fd, RECV_SIZE, requests, reader.fast_max_bulk, lane, server.lane_totals)
+        nread, rest, last = recv_lane(self.fd, RECV_SIZE, requests, reader.fast_max_bulk, lane)
         if not nread:
             return False
         server.stats.net_input_bytes += nread
@@ -116,10 +116,11 @@ class Connection:
         if data:
             reader.feed(data)
         out = self.out
-        totals = ctx.server.lane_totals
-        if totals[4]:  # before any command: INFO must see what the lane answered
-            count_lane_calls(ctx.server, totals)
+        server = ctx.server
+        totals = server.lane_totals
         while not ctx.close_after_reply:
+            if requests and totals[4]:  # before any command: INFO must see what the lane answered
+                count_lane_calls(server, totals)
             for args in requests:
                 # ctx.proto is read after execute: HELLO's own reply is in the new protocol
                 write_reply(out, execute(ctx, args), ctx.proto)
@@ -132,10 +133,9 @@ class Connection:
             # among them decide how the rest is read and whether the lane stays open).
             reader.authenticated = ctx.authenticated
             requests = reader.read_requests(lane_for(ctx, out))
-            counts = reader.lane_counts
-            if counts[4]:  # keys the lane read
-                ctx.last_command = "get" if counts[0] else "mget"
-                count_lane_calls(ctx.server, counts)
+            if reader.lane_last:
+                ctx.last_command = LANE_COMMANDS[reader.lane_last]
+                reader.lane_last = 0
             if not requests:
                 break
         reader.authenticated = ctx.authenticated

@@ -1129,9 +1129,9 @@ static PyObject *mod_hash64(PyObject *Py_UNUSED(module), PyObject *args, PyObjec
 static PyMethodDef module_methods[] = {
     {"key_slot", (PyCFunction)mod_key_slot, METH_O, "key_slot(key) -> int: the Redis Cluster slot of key."},
     {"parse_multibulk", (PyCFunction)(void (*)(void))hc_parse_multibulk, METH_FASTCALL,
-     "parse_multibulk(buf, pos, out, max_bulk[, lane]) -> int (with a lane: (pos, gets, get_ns, mgets, mget_ns, keys_read, absent)): complete ordinary requests appended to out; with a lane, GET/MGET answered from the hot tier and the keyspace filter (see hc_resp.h)."},
+     "parse_multibulk(buf, pos, out, max_bulk[, lane]) -> int (with a lane: (pos, last)): complete ordinary requests appended to out; with a lane, GET/MGET answered from the hot tier and the keyspace filter (see hc_resp.h)."},
     {"recv_lane", (PyCFunction)(void (*)(void))hc_recv_lane, METH_FASTCALL,
-     "recv_lane(fd, size, out, max_bulk, lane, totals) -> (nread, rest, last): one recv parsed with the lane, its counts added to totals (see hc_resp.h)."},
+     "recv_lane(fd, size, out, max_bulk, lane) -> (nread, rest, last): one recv parsed with the lane (see hc_resp.h)."},
     {"key_slots", (PyCFunction)mod_key_slots, METH_O, "key_slots(keys) -> list[int]"},
     {"crc16", (PyCFunction)mod_crc16, METH_O, "crc16(data) -> int: CRC16-XMODEM (binascii.crc_hqx(data, 0))."},
     {"hash64", (PyCFunction)(void (*)(void))mod_hash64, METH_VARARGS | METH_KEYWORDS,

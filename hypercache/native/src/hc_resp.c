@@ -45,7 +45,7 @@ static long long read_header(const char *buf, Py_ssize_t pos, Py_ssize_t end, ch
 
 /* The lane argument, unpacked (see hc_resp.h). */
 typedef struct {
-    PyObject *slots, *expires, *reply, *filter;
+    PyObject *slots, *expires, *reply, *filter, *totals;
     int recency, resp3;
 } lane_t;
 
@@ -183,12 +183,13 @@ typedef struct {
 
 /* lane_t from the Python lane tuple (see hc_resp.h); 0, or -1 with TypeError. */
 static int unpack_lane(PyObject *t, lane_t *lane) {
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 6 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 7 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
         PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
-        !PyByteArray_Check(PyTuple_GET_ITEM(t, 2))) {
+        !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) || !PyList_Check(PyTuple_GET_ITEM(t, 6)) ||
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 6)) != 6) {
         PyErr_SetString(PyExc_TypeError,
                         "lane: (slots: list of 16384 dicts, expires: dict, reply: bytearray, recency: bool, "
-                        "filter: CuckooFilter | None, resp3: bool)");
+                        "filter: CuckooFilter | None, resp3: bool, totals: list of 6 ints)");
         return -1;
     }
     lane->slots = PyTuple_GET_ITEM(t, 0);
@@ -197,6 +198,7 @@ static int unpack_lane(PyObject *t, lane_t *lane) {
     lane->recency = PyObject_IsTrue(PyTuple_GET_ITEM(t, 3));
     lane->filter = PyTuple_GET_ITEM(t, 4);
     lane->resp3 = PyObject_IsTrue(PyTuple_GET_ITEM(t, 5));
+    lane->totals = PyTuple_GET_ITEM(t, 6);
     return lane->recency < 0 || lane->resp3 < 0 ? -1 : 0;
 }
 
@@ -268,7 +270,7 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
     return pos;
 }
 
-/* Add the counts to `totals`, a list of 6 ints in counts_tuple's order after pos. */
+/* Add the counts to `totals`: [gets, get_ns, mgets, mget_ns, keys_read, absent]. */
 static int add_counts(PyObject *totals, const lane_counts_t *c) {
     long long add[6] = {c->gets, c->get_ns, c->mgets, c->mget_ns, c->keys_read, c->absent};
     for (Py_ssize_t i = 0; i < 6; i++) {
@@ -301,15 +303,14 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
     }
     lane_counts_t c = {0, 0, 0, 0, 0, 0, 0};
     pos = parse_requests(buf, pos, end, args[2], max_bulk, with_lane ? &lane : NULL, &c);
-    if (pos < 0) return NULL;
+    if (pos < 0 || (c.keys_read && add_counts(lane.totals, &c) < 0)) return NULL;
     if (!with_lane) return PyLong_FromSsize_t(pos);
-    return Py_BuildValue("(nnLnLnn)", pos, c.gets, c.get_ns, c.mgets, c.mget_ns, c.keys_read, c.absent);
+    return Py_BuildValue("(ni)", pos, c.last);
 }
 
 PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 6 || !PyList_Check(args[2]) || !PyList_Check(args[5]) || PyList_GET_SIZE(args[5]) != 6) {
-        PyErr_SetString(PyExc_TypeError,
-                        "recv_lane(fd: int, size: int, out: list, max_bulk: int, lane: tuple, totals: list of 6 ints)");
+    if (nargs != 5 || !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "recv_lane(fd: int, size: int, out: list, max_bulk: int, lane: tuple)");
         return NULL;
     }
     lane_t lane;
@@ -334,7 +335,7 @@ PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
     }
     lane_counts_t counts = {0, 0, 0, 0, 0, 0, 0};
     Py_ssize_t pos = parse_requests(PyBytes_AS_STRING(data), 0, n, args[2], max_bulk, &lane, &counts);
-    if (pos < 0 || (counts.keys_read && add_counts(args[5], &counts) < 0)) {
+    if (pos < 0 || (counts.keys_read && add_counts(lane.totals, &counts) < 0)) {
         Py_DECREF(data);
         return NULL;
     }

@@ -15,36 +15,33 @@
  * `max_bulk`, or a request not complete in `buf`. So every error text, limit and
  * partial-request state stays in one place, the Python reader.
  *
- * parse_multibulk(buf, pos, out, max_bulk, lane)
- *     -> (pos, gets, get_ns, mgets, mget_ns, keys_read, absent)
+ * parse_multibulk(buf, pos, out, max_bulk, lane) -> (pos, last)
  *
- * The same, with the lane: lane = (slots, expires, reply, recency, filter, resp3): the
- * keyspace's 16384 per-slot dicts, its expiry dict, the client's reply buffer, whether
- * the slot dicts are kept in LRU order, the keyspace cuckoo filter (None for a pure
- * cache, whose memory holds every key) and the client's protocol. For each key of a
- * `GET key` or an `MGET key...` (at most 64 keys) the lane knows the answer when the key
- * has no expiry entry and either its slot's dict holds a bytes value (the key is then
- * moved to its dict's end under `recency`) or no dict holds it and the filter rules it
- * out (a null). If it knows every key's answer, the reply is appended to `reply` and the
- * request is not added to `out`. Anything else (a TTL, another type, a key the filter
- * may hold) goes to `out` as usual, for the ordinary path to answer. Replies keep
- * request order: a request the lane would answer that follows requests already in `out`
- * stops the call, to be made again once the caller has run them. The counts (keys read,
- * of which `absent` were nulls) and the time the answered requests took are returned
- * for the caller's statistics. */
+ * The same, with the lane: lane = (slots, expires, reply, recency, filter, resp3, totals):
+ * the keyspace's 16384 per-slot dicts, its expiry dict, the client's reply buffer,
+ * whether the slot dicts are kept in LRU order, the keyspace cuckoo filter (None for a
+ * pure cache, whose memory holds every key), the client's protocol, and the server's
+ * running sums of what the lane answered ([gets, get_ns, mgets, mget_ns, keys_read,
+ * absent], counted into its statistics by the caller). For each key of a `GET key` or
+ * an `MGET key...` (at most 64 keys) the lane knows the answer when the key has no
+ * expiry entry and either its slot's dict holds a bytes value (the key is then moved to
+ * its dict's end under `recency`) or no dict holds it and the filter rules it out (a
+ * null). If it knows every key's answer, the reply is appended to `reply`, the request
+ * is counted in `totals` and it is not added to `out`. Anything else (a TTL, another
+ * type, a key the filter may hold) goes to `out` as usual, for the ordinary path to
+ * answer. Replies keep request order: a request the lane would answer that follows
+ * requests already in `out` stops the call, to be made again once the caller has run
+ * them. `last` is the last request the lane answered: 1 GET, 2 MGET, 0 none. */
 int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len); /* _native.c */
 PyObject *hc_parse_multibulk(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
-/* recv_lane(fd, size, out, max_bulk, lane, totals) -> (nread, rest, last)
+/* recv_lane(fd, size, out, max_bulk, lane) -> (nread, rest, last)
  *
  * One recv(2) of at most `size` bytes from the non-blocking socket `fd`, parsed at once
  * as parse_multibulk with the lane parses: the reactor's read for a client whose reader
  * holds nothing, so a read of (M)GETs the lane answers costs no Python per request.
- * What the lane answered is added to `totals` ([gets, get_ns, mgets, mget_ns,
- * keys_read, absent], the server's running sums, counted into its statistics once a
- * round); `last` is the last request it answered (1 GET, 2 MGET, 0 none). `rest` is
- * what the parse did not take (b"" if it took everything; the whole read, b"" at EOF
- * when nread is 0), for the Python reader. A failed recv raises OSError
+ * `rest` is what the parse did not take (b"" if it took everything; the whole read,
+ * b"" at EOF when nread is 0), for the Python reader. A failed recv raises OSError
  * (BlockingIOError for EAGAIN), as socket.recv does. */
 PyObject *hc_recv_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
