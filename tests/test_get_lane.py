@@ -10,6 +10,7 @@ leave to the ordinary path, one by one, on a real server process.
 from __future__ import annotations
 
 import random
+import select
 import socket
 import tempfile
 import time
@@ -24,10 +25,10 @@ import hypercache.server.connection as connection_module
 from hypercache.keyspace.coldtier import ColdTier
 from hypercache.storage import Storage
 from hypercache.commands.context import ServerState
-from hypercache.commands.fastlane import count_lane_calls
+from hypercache.commands.fastlane import count_lane_calls, lane_open
 from hypercache.config import Config
-from hypercache.native import CuckooFilter, key_slot, parse_multibulk, recv_lane
-from hypercache.server.connection import Connection
+from hypercache.native import CuckooFilter, key_slot, lane_round, parse_multibulk, recv_lane
+from hypercache.server.connection import RECV_SENT, Connection
 
 from .support import ServerProcess
 
@@ -66,8 +67,10 @@ class Pair:
     """One in-process server with the lane and one without, fed the same bytes; each over
     its own store in `store_dir` (a cold tier with its keyspace filter) if given."""
 
-    def __init__(self, store_dir: Path | None = None, chunk: int = 1 << 20, **config: object) -> None:
+    def __init__(self, store_dir: Path | None = None, chunk: int = 1 << 20, via_round: bool = False,
+                 **config: object) -> None:
         self.chunk = chunk  # bytes per read: requests split across reads at any byte
+        self.via_round = via_round  # read as the reactor's round does (native lane_round)
         self.states = [ServerState(Config(**config)) for _ in range(2)]
         self.stores: list[Storage] = []
         for i, state in enumerate(self.states if store_dir is not None else []):
@@ -100,8 +103,15 @@ class Pair:
                         self.socks[0][1].sendall(chunk)
                         until = stats.net_input_bytes + len(chunk)
                         while stats.net_input_bytes < until:
-                            assert conn.receive()
+                            assert self._read(conn)
                     count_lane_calls(self.states[0], self.states[0].lane_totals)  # as the round ends
+                    sent = b""  # what lane_round sent itself comes before the rest
+                    while True:
+                        try:
+                            sent += self.socks[0][1].recv(1 << 16, socket.MSG_DONTWAIT)
+                        except BlockingIOError:
+                            break
+                    conn.out[:0] = sent
             keyspace = self.states[i].keyspace
             if keyspace.maxmemory:  # as the reactor does after each round
                 random.seed(self.feeds)  # both sides pick the same random slots to evict from
@@ -109,6 +119,24 @@ class Pair:
             replies.append(bytes(conn.out))
             conn.out.clear()
         return replies
+
+    def _read(self, conn: Connection) -> int:
+        """One read of the lane side: through lane_round while the reactor would serve the
+        client there (via_round), else as the reactor's ordinary path does."""
+        entry = conn.lane_entry() if self.via_round and lane_open(conn.ctx.server) else None
+        if entry is None:
+            return conn.receive()
+        state = conn.ctx.server
+        touched: list[int] = []
+        index, nread, rest, requests, last, sent, bytes_in, _ = lane_round(
+            [(conn.fd, select.EPOLLIN)], 0, {conn.fd: entry},
+            state.keyspace.hot_tier_shared_view(state.lane_totals), connection_module.RECV_SIZE, touched)
+        state.stats.net_input_bytes += bytes_in
+        if index == 1:  # served whole
+            assert touched and touched[0] >> 2 == conn.fd
+            return RECV_SENT
+        assert nread >= 0 and not touched
+        return conn.lane_read(nread, rest, requests, last, sent)
 
     def close(self) -> None:
         for storage in self.stores:
@@ -145,11 +173,12 @@ def keyspace_snapshot(state: ServerState) -> dict:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(request, min_size=1, max_size=12), min_size=1, max_size=6),
        maxmemory=st.sampled_from([0, 300, 10_000_000]), store=st.booleans(), resp3=st.booleans(),
-       chunk=st.one_of(st.just(1 << 20), st.integers(1, 48)))
+       chunk=st.one_of(st.just(1 << 20), st.integers(1, 48)), via_round=st.booleans())
 def test_lane_answers_exactly_as_execute(monkeypatch: pytest.MonkeyPatch, batches, maxmemory, store, resp3,
-                                         chunk) -> None:
+                                         chunk, via_round) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        pair = Pair(Path(tmp) if store else None, chunk, maxmemory=maxmemory, maxmemory_policy="allkeys-lru")
+        pair = Pair(Path(tmp) if store else None, chunk, via_round, maxmemory=maxmemory,
+                    maxmemory_policy="allkeys-lru")
         if resp3:
             pair.feed(monkeypatch, multibulk(b"HELLO", b"3"))
         run_pair(monkeypatch, pair, batches)
@@ -297,24 +326,107 @@ def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
     try:
         ours.setblocking(False)
         with pytest.raises(BlockingIOError):
-            recv_lane(ours.fileno(), 1024, [], 1 << 20, lane)
+            recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, False)
         partial = multibulk(b"SET", b"a", b"2")[:7]
         theirs.sendall(multibulk(b"GET", b"a") + multibulk(b"DEL", b"a") + multibulk(b"GET", b"a") + partial)
         out: list[list[bytes]] = []
-        nread, rest, last = recv_lane(ours.fileno(), 1024, out, 1 << 20, lane)
+        nread, rest, last, sent = recv_lane(ours.fileno(), 1024, out, 1 << 20, lane, False)
         assert nread == len(multibulk(b"GET", b"a") * 2 + multibulk(b"DEL", b"a") + partial)
         assert out == [[b"DEL", b"a"]]  # it stopped before the second GET (after a request to run)
         assert rest == multibulk(b"GET", b"a") + partial
-        assert bytes(reply) == b"$1\r\n1\r\n" and last == 1
+        assert bytes(reply) == b"$1\r\n1\r\n" and last == 1 and sent == 0
         assert totals[0] == 1 and totals[2:] == [0, 0, 1, 0]
         theirs.sendall(multibulk(b"MGET", b"a", b"b"))
-        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane)[2] == 2
+        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, False)[2] == 2
         assert (totals[0], totals[2], totals[4], totals[5]) == (1, 1, 3, 1)
         theirs.close()
-        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane)[:2] == (0, b"")
+        assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, False)[:2] == (0, b"")
     finally:
         ours.close()
         theirs.close()
+
+
+def test_recv_lane_sends_a_read_it_answered_whole_and_only_that() -> None:
+    """With send=True recv_lane sends the replies of a read the lane answered whole and
+    removes them from the reply buffer; a read with a request left for Python sends
+    nothing (its replies keep their order); a full socket keeps the unsent rest."""
+    slots = [{} for _ in range(16384)]
+    slots[key_slot(b"a")][b"a"] = b"v" * 1000
+    reply = bytearray()
+    lane = (slots, {}, reply, False, None, False, [0, 0, 0, 0, 0, 0])
+    ours, theirs = socket.socketpair()
+    try:
+        ours.setblocking(False)
+        theirs.sendall(multibulk(b"GET", b"a") * 2)
+        nread, rest, last, sent = recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, True)
+        expected = b"$1000\r\n" + b"v" * 1000 + b"\r\n"
+        assert (rest, last, sent, bytes(reply)) == (b"", 1, 2 * len(expected), b"")
+        assert theirs.recv(4096) == expected * 2
+        theirs.sendall(multibulk(b"GET", b"a") + multibulk(b"DEL", b"a"))
+        out: list[list[bytes]] = []
+        assert recv_lane(ours.fileno(), 1024, out, 1 << 20, lane, True)[3] == 0
+        assert out == [[b"DEL", b"a"]] and bytes(reply) == expected
+        reply.clear()
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        total = 0
+        for _ in range(200):  # until the socket is full: the rest stays in `reply`
+            theirs.sendall(multibulk(b"GET", b"a"))
+            total += recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, True)[3]
+            if reply:
+                break
+        assert reply and total + len(reply) == len(expected) * (_ + 1)
+        received = b""
+        theirs.setblocking(False)
+        while len(received) < total:
+            received += theirs.recv(1 << 16)
+        assert received == (expected * (_ + 1))[:total]
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_lane_round_serves_quiet_clients_and_stops_at_the_first_it_cannot() -> None:
+    """native lane_round: reads answered whole are sent and listed in `touched`; a client
+    it has no entry for, an event that is not a plain EPOLLIN, pending replies, EOF and a
+    read with requests for Python stop it there (with what it read, if it read)."""
+    slots = [{} for _ in range(16384)]
+    slots[key_slot(b"a")][b"a"] = b"1"
+    totals = [0, 0, 0, 0, 0, 0]
+    shared = (slots, {}, False, None, totals)
+    pairs = [socket.socketpair() for _ in range(4)]
+    try:
+        for ours, _ in pairs:
+            ours.setblocking(False)
+        fds = [ours.fileno() for ours, _ in pairs]
+        replies = [bytearray() for _ in pairs]
+        lanes = {fd: (reply, False, 1 << 20) for fd, reply in zip(fds, replies)}
+        touched: list[int] = []
+        pairs[0][1].sendall(multibulk(b"GET", b"a"))
+        pairs[1][1].sendall(multibulk(b"MGET", b"a", b"b") + multibulk(b"SET", b"b", b"2"))
+        events = [(fds[0], select.EPOLLIN), (fds[2], select.EPOLLIN), (fds[1], select.EPOLLIN),
+                  (fds[3], select.EPOLLIN | select.EPOLLHUP)]
+        # fds[2] has nothing to read (a spurious wake-up): skipped; fds[1] has a SET to run
+        index, nread, rest, requests, last, sent, bytes_in, bytes_out = lane_round(
+            events, 0, lanes, shared, 16384, touched)
+        assert (index, rest, requests, last) == (2, b"", [[b"SET", b"b", b"2"]], 2)
+        assert nread == len(multibulk(b"MGET", b"a", b"b") + multibulk(b"SET", b"b", b"2")) and sent == 0
+        assert bytes(replies[1]) == b"*2\r\n$1\r\n1\r\n$-1\r\n"  # kept for after the SET
+        assert touched == [fds[0] << 2 | 1] and pairs[0][1].recv(100) == b"$1\r\n1\r\n"
+        assert (bytes_in, bytes_out) == (len(multibulk(b"GET", b"a")), 7)
+        assert totals == [1, totals[1], 1, totals[3], 3, 1]
+        # the next event is not a plain EPOLLIN: not read
+        assert lane_round(events, 3, lanes, shared, 16384, [])[:4] == (3, -1, None, None)
+        # a client without an entry, and one with replies pending: not read
+        assert lane_round([(fds[3], select.EPOLLIN)], 0, {}, shared, 16384, [])[:2] == (0, -1)
+        pairs[1][1].sendall(multibulk(b"GET", b"a"))
+        assert lane_round([(fds[1], select.EPOLLIN)], 0, lanes, shared, 16384, [])[:2] == (0, -1)
+        pairs[3][1].close()  # EOF: handed back as a read of 0 bytes
+        assert lane_round([(fds[3], select.EPOLLIN)], 0, lanes, shared, 16384, [])[:3] == (0, 0, b"")
+        assert lane_round([], 0, lanes, shared, 16384, [])[:2] == (0, -1)
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()
 
 
 def test_a_value_split_after_its_header_is_not_read_as_requests() -> None:

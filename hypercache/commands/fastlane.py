@@ -30,12 +30,16 @@ from hypercache.commands.dispatch import record_calls
 LANE_MIN_SLOW_USEC = 1000
 
 
+def lane_open(server: ServerState) -> bool:
+    """Is the lane open at all (the conditions that concern every client)?"""
+    return not (server.loading or server.monitors or server.slow_usec < LANE_MIN_SLOW_USEC)
+
+
 def lane_for(ctx: Context, reply: bytearray) -> tuple | None:
     """The lane argument for the reader, or None while the client must take the
     ordinary path for every request."""
     server = ctx.server
-    if (ctx.multi is not None or not ctx.authenticated or server.loading or server.monitors
-            or server.slow_usec < LANE_MIN_SLOW_USEC):
+    if ctx.multi is not None or not ctx.authenticated or not lane_open(server):
         return None
     return ctx.keyspace.hot_tier_view(reply, ctx.proto == 3, server.lane_totals)
 

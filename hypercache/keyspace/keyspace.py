@@ -168,6 +168,12 @@ class Keyspace:
         cold = self._cold
         return (self._slots, self._expires, reply, self._recency, None if cold is None else cold.filter, resp3, totals)
 
+    def hot_tier_shared_view(self, totals: list[int]) -> tuple:
+        """hot_tier_view without a client's part (its reply buffer and protocol): the
+        keyspace's share of native lane_round's argument."""
+        cold = self._cold
+        return (self._slots, self._expires, self._recency, None if cold is None else cold.filter, totals)
+
     def count_lane_reads(self, keys: int, absent: int) -> None:
         """Count `keys` reads the lane answered, `absent` of them nulls, as `lookup`
         and the cold tier count theirs."""

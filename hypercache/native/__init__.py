@@ -44,6 +44,7 @@ __all__ = [
     "key_slots",
     "parse_multibulk",
     "recv_lane",
+    "lane_round",
 ]
 
 FilterFullError = _native.FilterFullError
@@ -56,6 +57,7 @@ crc16 = _native.crc16
 hash64 = _native.hash64
 parse_multibulk = _native.parse_multibulk  # the RESP reader's fast path (src/hc_resp.h)
 recv_lane = _native.recv_lane  # a socket read parsed with the lane (src/hc_resp.h)
+lane_round = _native.lane_round  # the reactor's round for clients the lane serves whole
 
 
 def fingerprint_bits_for(fpp: float, bucket_size: int = 4) -> int:

@@ -124,7 +124,13 @@ class BloomFilter:
 def recv_lane(
     fd: int, size: int, out: list[list[bytes]], max_bulk: int,
     lane: tuple[list[dict[bytes, object]], dict[bytes, int], bytearray, bool, Optional[CuckooFilter], bool, list[int]],
-) -> tuple[int, bytes, int]: ...
+    send: bool,
+) -> tuple[int, bytes, int, int]: ...
+def lane_round(
+    events: list[tuple[int, int]], start: int, lanes: dict[int, tuple[bytearray, bool, int]],
+    shared: tuple[list[dict[bytes, object]], dict[bytes, int], bool, Optional[CuckooFilter], list[int]],
+    size: int, touched: list[int],
+) -> tuple[int, int, Optional[bytes], Optional[list[list[bytes]]], int, int, int, int]: ...
 @overload
 def parse_multibulk(buf: bytes, pos: int, out: list[list[bytes]], max_bulk: int) -> int: ...
 @overload

@@ -31,6 +31,11 @@ log = logging.getLogger("hypercache.server")
 # one pipelining client can make the others wait for (~150 small SETs).
 RECV_SIZE = 16 * 1024
 
+# What Connection.receive did.
+RECV_EOF = 0  # the client closed its side
+RECV_REPLY = 1  # `out` may hold replies: the reactor sends them after the round's WAL write
+RECV_SENT = 2  # every request read was answered and the replies are sent already
+
 
 async def send_all(sock: trio.socket.SocketType, data: bytes | bytearray) -> int:
     """Send every byte of `data` on a trio socket (trio.socket has no sendall)."""
@@ -72,34 +77,60 @@ class Connection:
         self.closing = False  # close once `out` is sent
         self.registered_events = 0  # what the epoll set watches for this socket now
 
-    def receive(self) -> bool:
-        """One read from the socket, parsed and executed (replies go to `out`); False at
-        EOF. Raises OSError as socket.recv does (BlockingIOError: nothing to read).
+    def receive(self, send_now: bool = False) -> int:
+        """One read from the socket, parsed and executed (replies go to `out`): RECV_EOF
+        at EOF, RECV_REPLY when `out` may hold replies for the reactor to send,
+        RECV_SENT when everything read was answered and sent already. Raises OSError as
+        socket.recv does (BlockingIOError: nothing to read).
 
         While the reader holds nothing and the lane is open, the read goes through
         native recv_lane: the (M)GETs the lane answers cost no Python per request, and
-        whatever else the read holds continues on the ordinary path."""
+        whatever else the read holds continues on the ordinary path. With `send_now`
+        (the round has written nothing the replies could depend on yet) a read the lane
+        answered whole is also sent by recv_lane."""
         reader = self.reader
         lane = lane_for(self.ctx, self.out) if reader.drained and reader.error is None else None
         if lane is None:
             data = self.sock.recv(RECV_SIZE)
             if not data:
-                return False
+                return RECV_EOF
             self.handle_input(data)
-            return True
+            return RECV_REPLY
         requests: list[list[bytes]] = []
-        ctx = self.ctx
-        server = ctx.server
-        nread, rest, last = recv_lane(self.fd, RECV_SIZE, requests, reader.fast_max_bulk, lane)
+        nread, rest, last, sent = recv_lane(self.fd, RECV_SIZE, requests, reader.fast_max_bulk, lane, send_now)
+        return self.lane_read(nread, rest, requests, last, sent)
+
+    def lane_read(self, nread: int, rest: bytes, requests: list[list[bytes]], last: int, sent: int) -> int:
+        """Carry on with a read the native lane made (recv_lane, or the reactor's
+        lane_round): `nread` bytes read, of which it answered some (the last of them a
+        LANE_COMMANDS[last], `sent` reply bytes sent) and left `requests` and the bytes
+        `rest` to the ordinary path. Returns as `receive`."""
         if not nread:
-            return False
-        server.stats.net_input_bytes += nread
+            return RECV_EOF
+        ctx = self.ctx
+        stats = ctx.server.stats
+        stats.net_input_bytes += nread
         ctx.last_interaction = time.monotonic()
         if last:
             ctx.last_command = LANE_COMMANDS[last]
+        if sent:
+            stats.net_output_bytes += sent
         if requests or rest:
             self._run(rest, requests)
-        return True
+            return RECV_REPLY
+        return RECV_REPLY if self.out else RECV_SENT
+
+    def lane_entry(self) -> tuple[bytearray, bool, int] | None:
+        """What the reactor's native lane_round needs to serve this client whole
+        (its reply buffer, protocol and bulk limit), or None while it must not: replies
+        pending or held, a request half read, closing, or a client state the lane is
+        closed to (fastlane.lane_for; the server-wide conditions are checked per round)."""
+        reader = self.reader
+        ctx = self.ctx
+        if (self.out or self.closing or self.hold_seq or not reader.drained or reader.error is not None
+                or ctx.multi is not None or not ctx.authenticated):
+            return None
+        return (self.out, ctx.proto == 3, reader.fast_max_bulk)
 
     def handle_input(self, data: bytes) -> None:
         """Parse and execute everything `data` completes; replies go to `out`."""

@@ -107,6 +107,13 @@ class Persistence:
 
     # ---- the per-batch path --------------------------------------------------------------
 
+    @property
+    def handed_seq(self) -> int:
+        """The store's last_seq when the WAL was last handed to the OS (after_batch):
+        while it equals last_seq, no write is waiting in the process for a reply to
+        depend on (-1 before the first batch)."""
+        return self._handed_seq
+
     def after_batch(self) -> int:
         """Hand the batch's WAL records to the OS (one write); returns the newest seq
         the batch's replies depend on. Never raises: a failed write puts the store in

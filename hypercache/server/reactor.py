@@ -11,6 +11,13 @@ gives Redis's event-loop shape for free:
             -> send each client's replies (or hold them until the fsync that covers
                them under appendfsync always, or while the store stalls writes)
 
+Quiet clients (nothing pending, the lane open to them: commands/fastlane.py) sit in
+`lanes`, and the round hands runs of their read events to native lane_round, which
+reads, answers the GETs and MGETs it can and sends the replies without returning to
+Python per client; the first client it cannot finish (a write, another command, EOF)
+comes back to the ordinary path below with what was read. It runs only while the
+round has written nothing, so no reply goes out before the WAL bytes it could depend on.
+
 The rest of the server stays trio: this is a task in the server's nursery, cancelled
 with it; accepting, the WAL syncer, background jobs and timers are tasks beside it. A
 held reply or a write from outside a round (MONITOR) wakes the round through an eventfd.
@@ -28,8 +35,9 @@ import trio
 from trio.lowlevel import notify_closing, wait_readable
 
 from hypercache.commands.context import ServerState
-from hypercache.commands.fastlane import count_lane_calls
-from hypercache.server.connection import Connection
+from hypercache.commands.fastlane import LANE_COMMANDS, count_lane_calls, lane_open
+from hypercache.native import lane_round
+from hypercache.server.connection import RECV_EOF, RECV_SENT, RECV_SIZE, Connection
 
 log = logging.getLogger("hypercache.server")
 
@@ -53,6 +61,9 @@ class Reactor:
         self.epoll.register(self._wake_fd, READ)
         self._in_round = False
         self._pushed: list[Connection] = []  # output added during a round outside replies
+        # Quiet clients the native lane_round may serve whole: fd -> Connection.lane_entry()
+        self.lanes: dict[int, tuple[bytearray, bool, int]] = {}
+        self._touched: list[int] = []  # lane_round's list of the clients it served
 
     # ---- connections -------------------------------------------------------------------
 
@@ -81,6 +92,7 @@ class Reactor:
             return  # already closed
         del self.conns[conn.fd]
         self.held.pop(conn.fd, None)
+        self.lanes.pop(conn.fd, None)
         try:
             self.epoll.unregister(conn.fd)
         except OSError:
@@ -94,6 +106,7 @@ class Reactor:
         """Send bytes that are not a reply (MONITOR lines); in order with the replies."""
         if self.conns.get(conn.fd) is not conn:
             return
+        self.lanes.pop(conn.fd, None)  # it has output pending now
         conn.out += data
         if self._in_round:
             self._pushed.append(conn)
@@ -108,9 +121,34 @@ class Reactor:
             pass  # the counter is full: a wake-up is pending anyway
 
     def _watch(self, conn: Connection, events: int) -> None:
+        """Watch `conn` for `events`; a client watched for reading alone and quiet is
+        served by the native lane_round (self.lanes) until the round next looks at it."""
         if conn.registered_events != events:
             self.epoll.modify(conn.fd, events)
             conn.registered_events = events
+        entry = conn.lane_entry() if events == READ else None
+        if entry is None:
+            self.lanes.pop(conn.fd, None)
+        else:
+            self.lanes[conn.fd] = entry
+
+    def _lane_served(self, bytes_in: int, bytes_out: int) -> None:
+        """Bookkeeping for the clients lane_round served whole: their bytes, and each
+        one's idle time and last command (self._touched: fd << 2 | LANE_COMMANDS index)."""
+        stats = self.state.stats
+        stats.net_input_bytes += bytes_in
+        stats.net_output_bytes += bytes_out
+        touched = self._touched
+        if touched:
+            now = time.monotonic()
+            conns = self.conns
+            for code in touched:
+                conn = conns.get(code >> 2)
+                if conn is not None:
+                    ctx = conn.ctx
+                    ctx.last_interaction = now
+                    ctx.last_command = LANE_COMMANDS[code & 3]
+            touched.clear()
 
     # ---- the loop ----------------------------------------------------------------------
 
@@ -137,9 +175,29 @@ class Reactor:
         persistence = state.persistence
         storage = getattr(persistence, "storage", None)
         served: list[Connection] = []
+        lanes = self.lanes
         self._in_round = True
         try:
-            for fd, events in self.epoll.poll(0, MAX_EVENTS):
+            ready = self.epoll.poll(0, MAX_EVENTS)
+            count = len(ready)
+            i = 0
+            while i < count:
+                lane_read = None
+                # The clients the lane serves whole go through native lane_round, while
+                # the round has written nothing their replies could depend on yet.
+                if (lanes and lane_open(state)
+                        and (storage is None or persistence.handed_seq == storage.last_seq)):
+                    i, nread, rest, requests, last, sent, bytes_in, bytes_out = lane_round(
+                        ready, i, lanes, state.keyspace.hot_tier_shared_view(state.lane_totals),
+                        RECV_SIZE, self._touched)
+                    self._lane_served(bytes_in, bytes_out)
+                    if i >= count:
+                        break
+                    if nread >= 0:  # it read this client; the ordinary path carries on
+                        lane_read = (nread, rest, requests, last, sent)
+                fd, events = ready[i]
+                i += 1
+                lanes.pop(fd, None)  # until the round is done with it
                 conn = self.conns.get(fd)
                 if conn is None:
                     if fd == self._wake_fd:
@@ -148,22 +206,32 @@ class Reactor:
                         except BlockingIOError:
                             pass
                     continue
-                if events & WRITE:
-                    self._send(conn)
-                    continue
-                if conn.registered_events != READ:
-                    if events & GONE:  # hung up while its reply was held
-                        self.close(conn)
-                    continue
+                if lane_read is None:
+                    if events & WRITE:
+                        self._send(conn)
+                        continue
+                    if conn.registered_events != READ:
+                        if events & GONE:  # hung up while its reply was held
+                            self.close(conn)
+                        continue
                 before = storage.last_seq if storage is not None else 0
                 try:
-                    if not conn.receive():  # EOF
-                        self.close(conn)
-                        continue
+                    if lane_read is not None:
+                        done = conn.lane_read(*lane_read)
+                    else:
+                        # Replies may go out at once while the round has written nothing
+                        # (no WAL bytes they could depend on wait for the OS yet).
+                        done = conn.receive(storage is None or persistence.handed_seq == before)
                 except BlockingIOError:
                     continue
                 except OSError as err:
                     log.debug("client %s: %s", conn.peer, err)
+                    self.close(conn)
+                    continue
+                if done == RECV_SENT:
+                    self._watch(conn, READ)
+                    continue
+                if done == RECV_EOF:
                     self.close(conn)
                     continue
                 if storage is not None and storage.last_seq != before:

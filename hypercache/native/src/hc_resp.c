@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -202,6 +203,27 @@ static int unpack_lane(PyObject *t, lane_t *lane) {
     return lane->recency < 0 || lane->resp3 < 0 ? -1 : 0;
 }
 
+/* The shared part of lane_t from lane_round's (slots, expires, recency, filter, totals);
+ * 0, or -1 with TypeError. The per-client reply and protocol are filled in per client. */
+static int unpack_shared(PyObject *t, lane_t *lane) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 5 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
+        !PyList_Check(PyTuple_GET_ITEM(t, 4)) || PyList_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "shared: (slots: list of 16384 dicts, expires: dict, recency: bool, "
+                        "filter: CuckooFilter | None, totals: list of 6 ints)");
+        return -1;
+    }
+    lane->slots = PyTuple_GET_ITEM(t, 0);
+    lane->expires = PyTuple_GET_ITEM(t, 1);
+    lane->recency = PyObject_IsTrue(PyTuple_GET_ITEM(t, 2));
+    lane->filter = PyTuple_GET_ITEM(t, 3);
+    lane->totals = PyTuple_GET_ITEM(t, 4);
+    lane->reply = NULL;
+    lane->resp3 = 0;
+    return lane->recency < 0 ? -1 : 0;
+}
+
 /* The parser proper (see hc_resp.h) over buf[pos..end): returns the position after the
  * last request it took, or -1 on error. `lane` NULL: no lane. */
 static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end, PyObject *out, long long max_bulk,
@@ -270,6 +292,17 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
     return pos;
 }
 
+/* Sum what two parses answered (for one update of the totals). */
+static void add_to(lane_counts_t *sum, const lane_counts_t *c) {
+    sum->gets += c->gets;
+    sum->mgets += c->mgets;
+    sum->keys_read += c->keys_read;
+    sum->absent += c->absent;
+    sum->get_ns += c->get_ns;
+    sum->mget_ns += c->mget_ns;
+    if (c->last) sum->last = c->last;
+}
+
 /* Add the counts to `totals`: [gets, get_ns, mgets, mget_ns, keys_read, absent]. */
 static int add_counts(PyObject *totals, const lane_counts_t *c) {
     long long add[6] = {c->gets, c->get_ns, c->mgets, c->mget_ns, c->keys_read, c->absent};
@@ -308,11 +341,31 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
     return Py_BuildValue("(ni)", pos, c.last);
 }
 
+/* Send the lane's replies in `reply` (a bytearray) on the non-blocking socket `fd` and
+ * drop what was sent from it; returns the bytes sent. A full socket or an error sends
+ * nothing more and leaves the rest where it is: the caller's ordinary send sees the same
+ * condition again and handles it (waits for writability, or closes the client). */
+static Py_ssize_t send_reply(int fd, PyObject *reply) {
+    char *data = PyByteArray_AS_STRING(reply);
+    Py_ssize_t len = PyByteArray_GET_SIZE(reply);
+    ssize_t n;
+    do {
+        n = send(fd, data, (size_t)len, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) return 0;
+    if (n < len) memmove(data, data + n, (size_t)(len - n));
+    if (PyByteArray_Resize(reply, len - n) < 0) return -1;
+    return n;
+}
+
 PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyList_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "recv_lane(fd: int, size: int, out: list, max_bulk: int, lane: tuple)");
+    if (nargs != 6 || !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "recv_lane(fd: int, size: int, out: list, max_bulk: int, lane: tuple, send: bool)");
         return NULL;
     }
+    int may_send = PyObject_IsTrue(args[5]);
+    if (may_send < 0) return NULL;
     lane_t lane;
     if (unpack_lane(args[4], &lane) < 0) return NULL;
     int fd = (int)PyLong_AsLong(args[0]);
@@ -339,6 +392,17 @@ PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
         Py_DECREF(data);
         return NULL;
     }
+    /* Everything read answered by the lane, and nothing else waits to go out first: the
+     * replies are sent here (the caller said whether they may go out before the round's
+     * WAL write, i.e. whether the round has written nothing yet). */
+    Py_ssize_t sent = 0;
+    if (may_send && pos == n && n > 0 && PyList_GET_SIZE(args[2]) == 0 && PyByteArray_GET_SIZE(lane.reply) > 0) {
+        sent = send_reply(fd, lane.reply);
+        if (sent < 0) {
+            Py_DECREF(data);
+            return NULL;
+        }
+    }
     PyObject *rest;
     if (pos == 0) {
         rest = data; /* nothing taken: the whole read (EOF: b"") */
@@ -348,5 +412,103 @@ PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
         Py_DECREF(data);
         if (rest == NULL) return NULL;
     }
-    return Py_BuildValue("(nNi)", (Py_ssize_t)n, rest, counts.last);
+    return Py_BuildValue("(nNin)", (Py_ssize_t)n, rest, counts.last, sent);
+}
+
+#define ROUND_READ_MAX (64 * 1024) /* lane_round's read buffer */
+
+/* A Python int from a tuple item as a C long; -1 with an error set if it is not one. */
+static long item_long(PyObject *t, Py_ssize_t i) {
+    return PyLong_AsLong(PyTuple_GET_ITEM(t, i));
+}
+
+PyObject *hc_lane_round(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6 || !PyList_Check(args[0]) || !PyDict_Check(args[2]) || !PyList_Check(args[5])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "lane_round(events: list, start: int, lanes: dict, shared: tuple, size: int, touched: list)");
+        return NULL;
+    }
+    static char buf[ROUND_READ_MAX]; /* the GIL is held throughout: one caller at a time */
+    PyObject *events = args[0], *lanes = args[2], *touched = args[5];
+    lane_t lane;
+    if (unpack_shared(args[3], &lane) < 0) return NULL;
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t size = PyLong_AsSsize_t(args[4]);
+    if (PyErr_Occurred()) return NULL;
+    if (size <= 0 || size > ROUND_READ_MAX || start < 0) {
+        PyErr_SetString(PyExc_ValueError, "size must be in 1..65536 and start >= 0");
+        return NULL;
+    }
+    lane_counts_t sum = {0, 0, 0, 0, 0, 0, 0};
+    long long bytes_in = 0, bytes_out = 0;
+    PyObject *result = NULL, *out = NULL;
+    Py_ssize_t count = PyList_GET_SIZE(events), i;
+    for (i = start; i < count; i++) {
+        PyObject *event = PyList_GET_ITEM(events, i);
+        if (!PyTuple_Check(event) || PyTuple_GET_SIZE(event) != 2) {
+            PyErr_SetString(PyExc_TypeError, "events: (fd, mask) pairs");
+            goto done;
+        }
+        long mask = item_long(event, 1);
+        if (mask == -1 && PyErr_Occurred()) goto done;
+        if (mask != EPOLLIN) break; /* writable, hung up, an error: the reactor's business */
+        PyObject *entry = PyDict_GetItemWithError(lanes, PyTuple_GET_ITEM(event, 0)); /* borrowed */
+        if (entry == NULL) {
+            if (PyErr_Occurred()) goto done;
+            break; /* not a client the lane serves now */
+        }
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3 || !PyByteArray_Check(PyTuple_GET_ITEM(entry, 0))) {
+            PyErr_SetString(PyExc_TypeError, "lanes: fd -> (reply: bytearray, resp3: bool, max_bulk: int)");
+            goto done;
+        }
+        int fd = (int)item_long(event, 0);
+        long long max_bulk = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 2));
+        lane.reply = PyTuple_GET_ITEM(entry, 0);
+        lane.resp3 = PyObject_IsTrue(PyTuple_GET_ITEM(entry, 1));
+        if (PyErr_Occurred() || lane.resp3 < 0) goto done;
+        if (PyByteArray_GET_SIZE(lane.reply) > 0) break; /* replies still to go out come first */
+        if (out == NULL && (out = PyList_New(0)) == NULL) goto done;
+        ssize_t n;
+        do {
+            n = recv(fd, buf, (size_t)size, 0); /* the socket is non-blocking */
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) continue; /* a spurious wake-up */
+            break; /* the reactor's own read meets the error and closes the client */
+        }
+        lane_counts_t c = {0, 0, 0, 0, 0, 0, 0};
+        Py_ssize_t pos = n ? parse_requests(buf, 0, n, out, max_bulk, &lane, &c) : 0;
+        if (pos < 0) goto done;
+        add_to(&sum, &c);
+        Py_ssize_t sent = 0;
+        if (pos == n && n > 0 && PyList_GET_SIZE(out) == 0) {
+            sent = send_reply(fd, lane.reply);
+            if (sent < 0) goto done;
+            if (PyByteArray_GET_SIZE(lane.reply) == 0) { /* answered and sent: done with it */
+                bytes_in += n;
+                bytes_out += sent;
+                PyObject *code = PyLong_FromLong(((long)fd << 2) | c.last);
+                if (code == NULL || PyList_Append(touched, code) < 0) {
+                    Py_XDECREF(code);
+                    goto done;
+                }
+                Py_DECREF(code);
+                continue;
+            }
+        }
+        /* The rest of this read (EOF, requests for Python, a full socket) is the caller's:
+         * (index, nread, rest, requests, last, sent, bytes_in, bytes_out). */
+        if (sum.keys_read && add_counts(lane.totals, &sum) < 0) goto done;
+        result = Py_BuildValue("(nny#Oinll)", i, (Py_ssize_t)n, buf + pos, (Py_ssize_t)(n - pos), out, c.last, sent,
+                               (long)bytes_in, (long)bytes_out);
+        goto done_counted;
+    }
+    if (sum.keys_read && add_counts(lane.totals, &sum) < 0) goto done;
+    result = Py_BuildValue("(nnOOiill)", i, (Py_ssize_t)-1, Py_None, Py_None, 0, 0, (long)bytes_in, (long)bytes_out);
+    goto done_counted;
+done:
+    result = NULL;
+done_counted:
+    Py_XDECREF(out);
+    return result;
 }

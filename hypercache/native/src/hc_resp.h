@@ -35,14 +35,41 @@
 int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len); /* _native.c */
 PyObject *hc_parse_multibulk(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
-/* recv_lane(fd, size, out, max_bulk, lane) -> (nread, rest, last)
+/* recv_lane(fd, size, out, max_bulk, lane, send) -> (nread, rest, last, sent)
  *
  * One recv(2) of at most `size` bytes from the non-blocking socket `fd`, parsed at once
  * as parse_multibulk with the lane parses: the reactor's read for a client whose reader
  * holds nothing, so a read of (M)GETs the lane answers costs no Python per request.
  * `rest` is what the parse did not take (b"" if it took everything; the whole read,
  * b"" at EOF when nread is 0), for the Python reader. A failed recv raises OSError
- * (BlockingIOError for EAGAIN), as socket.recv does. */
+ * (BlockingIOError for EAGAIN), as socket.recv does.
+ *
+ * With `send` true, a read that the lane answered whole (nothing in `out`, no rest) has
+ * its replies sent at once: `sent` bytes went out and were removed from the lane's reply
+ * buffer. A full socket or a send error leaves the rest there for the caller's ordinary
+ * send, which meets the same condition and handles it. */
 PyObject *hc_recv_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
+/* lane_round(events, start, lanes, shared, size, touched)
+ *     -> (index, nread, rest, requests, last, sent, bytes_in, bytes_out)
+ *
+ * The reactor's round for the clients the lane serves whole, in C: for each epoll
+ * event from events[start] on ((fd, mask) pairs, as epoll.poll returns them) that is a
+ * plain EPOLLIN of a socket in `lanes` (fd -> (reply, resp3, max_bulk): a client with
+ * nothing pending), one recv of at most `size` bytes parsed with the lane, whose
+ * replies are sent at once if the lane answered the whole read. shared = (slots,
+ * expires, recency, filter, totals) is the keyspace's part of the lane (see
+ * parse_multibulk). Each client so served is appended to `touched` as fd << 2 | last
+ * (the last request answered: 1 GET, 2 MGET) and its bytes are summed in bytes_in and
+ * bytes_out; what the lane answered is added to `totals`.
+ *
+ * It stops at the first event it cannot finish: `index` is that event's position
+ * (len(events) when every event was served). If it read that client's socket, `nread`
+ * is the bytes read (0: EOF), `rest` what the parse left, `requests` the requests
+ * parsed for the ordinary path, `last` and `sent` as recv_lane's (a full socket leaves
+ * the unsent replies in its reply buffer); if it did not read it, nread is -1 and
+ * rest and requests None. The caller must only call it while replies may go out
+ * before the round's WAL write (the round has written nothing yet). */
+PyObject *hc_lane_round(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 #endif
