@@ -127,13 +127,21 @@ class Pair:
         if entry is None:
             return conn.receive()
         state = conn.ctx.server
+        keyspace = state.keyspace
         touched: list[int] = []
-        index, nread, rest, requests, last, sent, bytes_in, _ = lane_round(
-            [(conn.fd, select.EPOLLIN)], 0, {conn.fd: entry},
-            state.keyspace.hot_tier_shared_view(state.lane_totals), connection_module.RECV_SIZE, touched)
+        pending: list[int] = []
+        deltas = [0] * 6
+        try:
+            index, nread, rest, requests, last, sent, bytes_in, _, wrote = lane_round(
+                [(conn.fd, select.EPOLLIN)], 0, {conn.fd: entry}, keyspace.hot_tier_shared_view(state.lane_totals),
+                connection_module.RECV_SIZE, touched, True, keyspace.hot_tier_write_view(deltas), pending)
+        finally:
+            if deltas[0]:
+                keyspace.apply_lane_writes(deltas)
         state.stats.net_input_bytes += bytes_in
-        if index == 1:  # served whole
+        if index == 1:  # served whole: sent, or left in `out` (pending) after a write
             assert touched and touched[0] >> 2 == conn.fd
+            assert bool(pending) == bool(conn.out)
             return RECV_SENT
         assert nread >= 0 and not touched
         return conn.lane_read(nread, rest, requests, last, sent)
@@ -167,7 +175,20 @@ def keyspace_snapshot(state: ServerState) -> dict:
         "get_histogram_total": sum(get_stats.histogram) if get_stats else 0,
         "mget_calls": stats.commands["mget"].calls if "mget" in stats.commands else 0,
         "negative_lookups": ks.cold.negative_lookups if ks.cold is not None else None,
+        "set_calls": stats.commands["set"].calls if "set" in stats.commands else 0,
+        # what the write lane must leave exactly as Keyspace.set does
+        "counters": (ks.version, ks._size, ks._hot, ks.used_bytes, bytes(ks._occupied)),
+        "store": store_snapshot(ks.cold.storage) if ks.cold is not None else None,
+        "filter": [k in ks.cold.filter for k in KEYS] if ks.cold is not None else None,
     }
+
+
+def store_snapshot(storage: Storage) -> tuple:
+    """The store's state a write changes: seq, memtable, WAL buffer, byte counts."""
+    mem = storage._mem
+    return (storage.last_seq, mem.last_seq, list(mem._data.items()), [type(r) for r in mem._data.values()],
+            mem.approximate_bytes, bytes(storage._wal.buffer), storage._wal._buf_seq,
+            storage.counters.user_bytes_written)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -225,7 +246,7 @@ def test_native_lane_keeps_request_order() -> None:
     slots[key_slot(b"a")][b"a"] = b"old"
     reply = bytearray()
     out: list[list[bytes]] = []
-    totals = [0, 0, 0, 0, 0, 0]  # gets, get_ns, mgets, mget_ns, keys read, nulls
+    totals = [0] * 8  # gets, get_ns, mgets, mget_ns, keys read, nulls, sets, set_ns
     buf = multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new") + multibulk(b"GET", b"a")
     pos, last = parse_multibulk(buf, 0, out, 1 << 20, (slots, {}, reply, False, None, False, totals))
     assert (totals[0], last, out, bytes(reply)) == (1, 1, [[b"SET", b"a", b"new"]], b"$3\r\nold\r\n")
@@ -239,23 +260,23 @@ def test_native_lane_keeps_request_order() -> None:
     out = []
     buf = multibulk(b"GET", b"t") + multibulk(b"GET", b"o") + multibulk(b"GET", b"cold")
     buf += multibulk(b"MGET", b"a", b"t") + multibulk(b"MGET", *[b"a"] * 65)
-    totals = [0, 0, 0, 0, 0, 0]
+    totals = [0] * 8
     lane = (slots, {b"t": 1}, reply, False, keyspace_filter, False, totals)
     pos, last = parse_multibulk(buf, 0, out, 1 << 20, lane)
-    assert (pos, last, totals) == (len(buf), 0, [0, 0, 0, 0, 0, 0])
+    assert (pos, last, totals) == (len(buf), 0, [0] * 8)
     assert out[:3] == [[b"GET", b"t"], [b"GET", b"o"], [b"GET", b"cold"]]
     assert out[3] == [b"MGET", b"a", b"t"] and len(out[4]) == 66  # a TTL; over 64 keys
     # An MGET of hits and a key the filter rules out: one array reply, counted by keys.
     for resp3, null in ((False, b"$-1\r\n"), (True, b"_\r\n")):
         reply.clear()
-        totals = [0, 0, 0, 0, 0, 0]
+        totals = [0] * 8
         lane = (slots, {}, reply, False, keyspace_filter, resp3, totals)
         _, last = parse_multibulk(multibulk(b"mget", b"a", b"absent", b"a"), 0, [], 1 << 20, lane)
-        assert last == 2 and totals[:3] + totals[4:] == [0, 0, 1, 3, 1]
+        assert last == 2 and totals[:3] + totals[4:] == [0, 0, 1, 3, 1, 0, 0]
         assert bytes(reply) == b"*3\r\n$3\r\nold\r\n" + null + b"$3\r\nold\r\n"
     # Without a filter (a pure cache) memory is everything: a miss is a null.
     reply.clear()
-    totals = [0, 0, 0, 0, 0, 0]
+    totals = [0] * 8
     parse_multibulk(multibulk(b"GET", b"cold"), 0, [], 1 << 20, (slots, {}, reply, False, None, False, totals))
     assert (totals[0], totals[4], totals[5], bytes(reply)) == (1, 1, 1, b"$-1\r\n")
     with pytest.raises(TypeError):
@@ -320,7 +341,7 @@ def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
     slots = [{} for _ in range(16384)]
     slots[key_slot(b"a")][b"a"] = b"1"
     reply = bytearray()
-    totals = [0, 0, 0, 0, 0, 0]
+    totals = [0] * 8
     lane = (slots, {}, reply, False, None, False, totals)
     ours, theirs = socket.socketpair()
     try:
@@ -335,7 +356,7 @@ def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
         assert out == [[b"DEL", b"a"]]  # it stopped before the second GET (after a request to run)
         assert rest == multibulk(b"GET", b"a") + partial
         assert bytes(reply) == b"$1\r\n1\r\n" and last == 1 and sent == 0
-        assert totals[0] == 1 and totals[2:] == [0, 0, 1, 0]
+        assert totals[0] == 1 and totals[2:] == [0, 0, 1, 0, 0, 0]
         theirs.sendall(multibulk(b"MGET", b"a", b"b"))
         assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, False)[2] == 2
         assert (totals[0], totals[2], totals[4], totals[5]) == (1, 1, 3, 1)
@@ -353,7 +374,7 @@ def test_recv_lane_sends_a_read_it_answered_whole_and_only_that() -> None:
     slots = [{} for _ in range(16384)]
     slots[key_slot(b"a")][b"a"] = b"v" * 1000
     reply = bytearray()
-    lane = (slots, {}, reply, False, None, False, [0, 0, 0, 0, 0, 0])
+    lane = (slots, {}, reply, False, None, False, [0] * 8)
     ours, theirs = socket.socketpair()
     try:
         ours.setblocking(False)
@@ -391,7 +412,7 @@ def test_lane_round_serves_quiet_clients_and_stops_at_the_first_it_cannot() -> N
     read with requests for Python stop it there (with what it read, if it read)."""
     slots = [{} for _ in range(16384)]
     slots[key_slot(b"a")][b"a"] = b"1"
-    totals = [0, 0, 0, 0, 0, 0]
+    totals = [0] * 8
     shared = (slots, {}, False, None, totals)
     pairs = [socket.socketpair() for _ in range(4)]
     try:
@@ -406,23 +427,23 @@ def test_lane_round_serves_quiet_clients_and_stops_at_the_first_it_cannot() -> N
         events = [(fds[0], select.EPOLLIN), (fds[2], select.EPOLLIN), (fds[1], select.EPOLLIN),
                   (fds[3], select.EPOLLIN | select.EPOLLHUP)]
         # fds[2] has nothing to read (a spurious wake-up): skipped; fds[1] has a SET to run
-        index, nread, rest, requests, last, sent, bytes_in, bytes_out = lane_round(
-            events, 0, lanes, shared, 16384, touched)
-        assert (index, rest, requests, last) == (2, b"", [[b"SET", b"b", b"2"]], 2)
+        index, nread, rest, requests, last, sent, bytes_in, bytes_out, wrote = lane_round(
+            events, 0, lanes, shared, 16384, touched, True, None, [])  # the write lane closed
+        assert (index, rest, requests, last, wrote) == (2, b"", [[b"SET", b"b", b"2"]], 2, 0)
         assert nread == len(multibulk(b"MGET", b"a", b"b") + multibulk(b"SET", b"b", b"2")) and sent == 0
         assert bytes(replies[1]) == b"*2\r\n$1\r\n1\r\n$-1\r\n"  # kept for after the SET
         assert touched == [fds[0] << 2 | 1] and pairs[0][1].recv(100) == b"$1\r\n1\r\n"
         assert (bytes_in, bytes_out) == (len(multibulk(b"GET", b"a")), 7)
-        assert totals == [1, totals[1], 1, totals[3], 3, 1]
+        assert totals == [1, totals[1], 1, totals[3], 3, 1, 0, 0]
         # the next event is not a plain EPOLLIN: not read
-        assert lane_round(events, 3, lanes, shared, 16384, [])[:4] == (3, -1, None, None)
+        assert lane_round(events, 3, lanes, shared, 16384, [], True, None, [])[:4] == (3, -1, None, None)
         # a client without an entry, and one with replies pending: not read
-        assert lane_round([(fds[3], select.EPOLLIN)], 0, {}, shared, 16384, [])[:2] == (0, -1)
+        assert lane_round([(fds[3], select.EPOLLIN)], 0, {}, shared, 16384, [], True, None, [])[:2] == (0, -1)
         pairs[1][1].sendall(multibulk(b"GET", b"a"))
-        assert lane_round([(fds[1], select.EPOLLIN)], 0, lanes, shared, 16384, [])[:2] == (0, -1)
+        assert lane_round([(fds[1], select.EPOLLIN)], 0, lanes, shared, 16384, [], True, None, [])[:2] == (0, -1)
         pairs[3][1].close()  # EOF: handed back as a read of 0 bytes
-        assert lane_round([(fds[3], select.EPOLLIN)], 0, lanes, shared, 16384, [])[:3] == (0, 0, b"")
-        assert lane_round([], 0, lanes, shared, 16384, [])[:2] == (0, -1)
+        assert lane_round([(fds[3], select.EPOLLIN)], 0, lanes, shared, 16384, [], True, None, [])[:3] == (0, 0, b"")
+        assert lane_round([], 0, lanes, shared, 16384, [], True, None, [])[:2] == (0, -1)
     finally:
         for pair in pairs:
             for sock in pair:

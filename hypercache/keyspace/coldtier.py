@@ -142,6 +142,13 @@ class ColdTier:
             raise CommandError(str(err)) from None
         self.filter = self._new_filter(MIN_FILTER_CAPACITY)
 
+    def lane_write_view(self) -> tuple | None:
+        """The store's part of the native write lane (Storage.lane_write_view), or None
+        while it refuses writes."""
+        if self.writes_refused is not None:
+            return None
+        return self.storage.lane_write_view()
+
     @property
     def writes_refused(self) -> str | None:
         """The store's MISCONF error line while it refuses writes, else None."""

@@ -35,7 +35,7 @@ from hypercache.errors import CommandError, WrongTypeError
 from hypercache.keyslot import SLOT_COUNT
 from hypercache.native import key_slot  # the C one: a fifth of the Python one's cost
 from hypercache.keyspace.glob import compile_glob
-from hypercache.keyspace.values import memory_of
+from hypercache.keyspace.values import ENTRY_OVERHEAD, memory_of
 
 if TYPE_CHECKING:
     from hypercache.keyspace.coldtier import ColdTier
@@ -173,6 +173,38 @@ class Keyspace:
         keyspace's share of native lane_round's argument."""
         cold = self._cold
         return (self._slots, self._expires, self._recency, None if cold is None else cold.filter, totals)
+
+    def hot_tier_write_view(self, deltas: list[int]) -> tuple | None:
+        """The native write lane's argument (lane_round's `writes`, hc_resp.h), or None
+        while every SET must take the ordinary path: under a memory limit (eviction and
+        -OOM are decided write by write), while a WATCH or a write listener must see each
+        write, or while the store refuses writes. The lane adds what it changed to
+        `deltas`; apply_lane_writes must take them in right after each call."""
+        if self.maxmemory or self._watchers or self.write_listener is not None:
+            return None
+        cold = self._cold
+        if cold is None:
+            return (None, None, None, None, self._occupied, deltas, 0, ENTRY_OVERHEAD, 0)
+        view = cold.lane_write_view()
+        if view is None:
+            return None
+        memtable, list_add, wal, record_type, last_seq, memtable_overhead = view
+        return (memtable, list_add, wal, record_type, self._occupied, deltas, last_seq, ENTRY_OVERHEAD,
+                memtable_overhead)
+
+    def apply_lane_writes(self, deltas: list[int]) -> None:
+        """Take in what the native write lane did ([writes, memtable bytes, user bytes,
+        new live keys, new keys in memory, hot-tier bytes]), then zero `deltas`."""
+        writes, memtable_bytes, user_bytes, live, hot, used = deltas
+        self._size += live
+        self._hot += hot
+        self.used_bytes += used
+        self.version += writes
+        cold = self._cold
+        if cold is not None:
+            cold.storage.apply_lane_writes(writes, memtable_bytes, user_bytes)
+            cold.negative_lookups += live  # each new key was one the filter ruled out
+        deltas[:] = (0, 0, 0, 0, 0, 0)
 
     def count_lane_reads(self, keys: int, absent: int) -> None:
         """Count `keys` reads the lane answered, `absent` of them nulls, as `lookup`

@@ -129,8 +129,8 @@ def recv_lane(
 def lane_round(
     events: list[tuple[int, int]], start: int, lanes: dict[int, tuple[bytearray, bool, int]],
     shared: tuple[list[dict[bytes, object]], dict[bytes, int], bool, Optional[CuckooFilter], list[int]],
-    size: int, touched: list[int],
-) -> tuple[int, int, Optional[bytes], Optional[list[list[bytes]]], int, int, int, int]: ...
+    size: int, touched: list[int], send: bool, writes: Optional[tuple], pending: list[int],
+) -> tuple[int, int, Optional[bytes], Optional[list[list[bytes]]], int, int, int, int, int]: ...
 @overload
 def parse_multibulk(buf: bytes, pos: int, out: list[list[bytes]], max_bulk: int) -> int: ...
 @overload

@@ -64,6 +64,8 @@ class Reactor:
         # Quiet clients the native lane_round may serve whole: fd -> Connection.lane_entry()
         self.lanes: dict[int, tuple[bytearray, bool, int]] = {}
         self._touched: list[int] = []  # lane_round's list of the clients it served
+        self._pending: list[int] = []  # ... and of those whose replies wait for the WAL write
+        self._deltas = [0] * 6  # what the write lane changed, for Keyspace.apply_lane_writes
 
     # ---- connections -------------------------------------------------------------------
 
@@ -132,12 +134,47 @@ class Reactor:
         else:
             self.lanes[conn.fd] = entry
 
-    def _lane_served(self, bytes_in: int, bytes_out: int) -> None:
-        """Bookkeeping for the clients lane_round served whole: their bytes, and each
-        one's idle time and last command (self._touched: fd << 2 | LANE_COMMANDS index)."""
+    def _lane_round(self, ready: list[tuple[int, int]], start: int, storage: object,
+                    served: list[Connection]) -> tuple[int, tuple | None]:
+        """Run native lane_round over ready[start:]: (the index of the first event left
+        to the ordinary path, and what lane_round read for it or None if it did not).
+        Replies go out at once only while the round has written nothing (no WAL bytes
+        they could depend on wait in the process); the rest wait in `served`."""
+        state = self.state
+        keyspace = state.keyspace
+        deltas = self._deltas
+        may_send = storage is None or state.persistence.handed_seq == storage.last_seq
+        try:
+            i, nread, rest, requests, last, sent, bytes_in, bytes_out, wrote = lane_round(
+                ready, start, self.lanes, keyspace.hot_tier_shared_view(state.lane_totals), RECV_SIZE,
+                self._touched, may_send, keyspace.hot_tier_write_view(deltas), self._pending)
+        finally:
+            if deltas[0]:  # what the write lane did, into the keyspace and the store at once
+                keyspace.apply_lane_writes(deltas)
+        self._lane_served(bytes_in, bytes_out, storage, served)
+        return i, (nread, rest, requests, last, sent, wrote) if nread >= 0 else None
+
+    def _lane_served(self, bytes_in: int, bytes_out: int, storage: object, served: list[Connection]) -> None:
+        """Bookkeeping for the clients lane_round served whole: their bytes, each one's
+        idle time and last command (self._touched: fd << 2 | LANE_COMMANDS index), and
+        those whose replies wait for the round's WAL write (self._pending: fd << 1 |
+        wrote) join `served`, a writer's replies depending on the newest write."""
         stats = self.state.stats
         stats.net_input_bytes += bytes_in
         stats.net_output_bytes += bytes_out
+        pending = self._pending
+        if pending:
+            conns = self.conns
+            lanes = self.lanes
+            seq = storage.last_seq if storage is not None else 0  # type: ignore[attr-defined]
+            for code in pending:
+                conn = conns.get(code >> 1)
+                if conn is not None:
+                    lanes.pop(conn.fd, None)
+                    if code & 1 and seq:
+                        conn.hold_seq = seq
+                    served.append(conn)
+            pending.clear()
         touched = self._touched
         if touched:
             now = time.monotonic()
@@ -183,18 +220,11 @@ class Reactor:
             i = 0
             while i < count:
                 lane_read = None
-                # The clients the lane serves whole go through native lane_round, while
-                # the round has written nothing their replies could depend on yet.
-                if (lanes and lane_open(state)
-                        and (storage is None or persistence.handed_seq == storage.last_seq)):
-                    i, nread, rest, requests, last, sent, bytes_in, bytes_out = lane_round(
-                        ready, i, lanes, state.keyspace.hot_tier_shared_view(state.lane_totals),
-                        RECV_SIZE, self._touched)
-                    self._lane_served(bytes_in, bytes_out)
+                # The clients the lane serves whole go through native lane_round.
+                if lanes and lane_open(state):
+                    i, lane_read = self._lane_round(ready, i, storage, served)
                     if i >= count:
                         break
-                    if nread >= 0:  # it read this client; the ordinary path carries on
-                        lane_read = (nread, rest, requests, last, sent)
                 fd, events = ready[i]
                 i += 1
                 lanes.pop(fd, None)  # until the round is done with it
@@ -215,9 +245,11 @@ class Reactor:
                             self.close(conn)
                         continue
                 before = storage.last_seq if storage is not None else 0
+                if lane_read is not None and lane_read[-1]:  # the lane wrote for it
+                    before = -1  # so its replies depend on the newest write (hold_seq below)
                 try:
                     if lane_read is not None:
-                        done = conn.lane_read(*lane_read)
+                        done = conn.lane_read(*lane_read[:-1])
                     else:
                         # Replies may go out at once while the round has written nothing
                         # (no WAL bytes they could depend on wait for the OS yet).
@@ -240,7 +272,7 @@ class Reactor:
         finally:
             self._in_round = False
         totals = state.lane_totals
-        if totals[4]:  # what the lane answered this round, into the statistics
+        if totals[4] or totals[6]:  # what the lane answered this round, into the statistics
             count_lane_calls(state, totals)
         # One WAL write for everything this round wrote, before any reply goes out.
         if persistence is not None:

@@ -31,6 +31,7 @@ from hypercache.storage.background import BackgroundWork
 from hypercache.storage.compaction import merge_newest
 from hypercache.storage.errors import StoreLockedError, WriteRefusedError
 from hypercache.storage.manifest import NUM_LEVELS, ManifestWriter, Version, VersionEdit
+from hypercache.storage.memtable import ENTRY_OVERHEAD as MEMTABLE_ENTRY_OVERHEAD
 from hypercache.storage.memtable import Memtable
 from hypercache.storage.options import StorageOptions
 from hypercache.storage.records import (
@@ -132,6 +133,26 @@ class Storage(BackgroundWork):
         self._mem.put(ikey, _new_record(Record, (kind, value, expire_at, seq)))
         self.counters.user_bytes_written += len(key) + len(value)
         return seq
+
+    def lane_write_view(self) -> tuple:
+        """(memtable SortedDict, its _list_add, WAL buffer, Record, last_seq, the
+        memtable's per-entry overhead): what the
+        native write lane (hc_lane_set.c) writes PUTs of strings through, as `put` does;
+        apply_lane_writes then takes in what it did. None while writes are refused."""
+        if self._write_error is not None:
+            return None
+        data, list_add = self._mem.lane_view()
+        return data, list_add, self._wal.buffer, Record, self._last_seq, MEMTABLE_ENTRY_OVERHEAD
+
+    def apply_lane_writes(self, writes: int, memtable_bytes: int, user_bytes: int) -> None:
+        """Take in `writes` PUTs the native write lane made (seqs last_seq+1 ..): their
+        records are in the WAL buffer and the memtable already."""
+        if writes:
+            seq = self._last_seq = self._last_seq + writes
+            self._mem.last_seq = seq
+            self._wal.appended(seq)
+        self._mem.approximate_bytes += memtable_bytes
+        self.counters.user_bytes_written += user_bytes
 
     def delete(self, key: bytes) -> int:
         """Delete `key` (a tombstone; written whether or not the key exists); returns seq."""

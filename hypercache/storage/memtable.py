@@ -52,6 +52,15 @@ class Memtable:
         if record.seq > self.last_seq:
             self.last_seq = record.seq
 
+    def lane_view(self) -> tuple[SortedDict, object]:
+        """The SortedDict and its _list_add, for the native write lane (hc_lane_set.c),
+        which does what `put` does: a new key placed by _list_add, then the dict's own
+        store, as SortedDict.__setitem__ does. It adds to approximate_bytes and last_seq
+        through Storage.apply_lane_writes."""
+        if self.frozen:
+            raise FrozenError("memtable is frozen")
+        return self._data, self._data._list_add
+
     def get(self, ikey: bytes) -> Record | None:
         """The record of `ikey` (possibly a tombstone), or None if this memtable has none."""
         return self._data.get(ikey)

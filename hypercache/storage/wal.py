@@ -256,6 +256,17 @@ class Wal:
         self._buf_seq = seq
 
     @property
+    def buffer(self) -> bytearray:
+        """The buffer of records not yet handed to the OS (a new one after each
+        write_pending): the native write lane appends PUT records to it as append_put
+        would, then `appended` records their last seq."""
+        return self._buf
+
+    def appended(self, seq: int) -> None:
+        """Records up to `seq` were appended to `buffer` by the native write lane."""
+        self._buf_seq = seq
+
+    @property
     def pending_bytes(self) -> int:
         """Bytes buffered and not yet handed to the OS."""
         return len(self._buf)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "hc_crc16.h"
+#include "hc_lane.h"
 
 #define MAX_COUNT (1024 * 1024) /* more arguments than this: the Python reader decides */
 
@@ -43,12 +44,6 @@ static long long read_header(const char *buf, Py_ssize_t pos, Py_ssize_t end, ch
 }
 
 #define LANE_MAX_KEYS 64 /* an MGET of more keys takes the ordinary path */
-
-/* The lane argument, unpacked (see hc_resp.h). */
-typedef struct {
-    PyObject *slots, *expires, *reply, *filter, *totals;
-    int recency, resp3;
-} lane_t;
 
 /* How the lane may answer one key: with its value, or with a null (certainly absent). */
 enum { KEY_ORDINARY = 0, KEY_VALUE = 1, KEY_ABSENT = 2 };
@@ -161,36 +156,33 @@ static int serve_keys(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t 
     return rc;
 }
 
-/* 1 if the request's first bulk (header at buf[p]) is GET, 2 if MGET (any case), else 0;
+/* 1 if the request's first bulk (header at buf[p]) is GET, 2 if MGET, 3 if SET (any
+ * case), else 0;
  * *after is then where its next bulk's header starts. */
 static int lane_command(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t *after) {
     Py_ssize_t q;
     long long len = read_header(buf, p, end, '$', &q);
     *after = q + len + 2;
-    if (len == 3)
-        return (buf[q] | 0x20) == 'g' && (buf[q + 1] | 0x20) == 'e' && (buf[q + 2] | 0x20) == 't';
+    if (len == 3 && (buf[q + 1] | 0x20) == 'e' && (buf[q + 2] | 0x20) == 't') {
+        if ((buf[q] | 0x20) == 'g') return 1;
+        if ((buf[q] | 0x20) == 's') return 3;
+        return 0;
+    }
     if (len == 4 && (buf[q] | 0x20) == 'm' && (buf[q + 1] | 0x20) == 'g' && (buf[q + 2] | 0x20) == 'e' &&
         (buf[q + 3] | 0x20) == 't')
         return 2;
     return 0;
 }
 
-/* What the lane answered during one parse, for the caller's statistics. */
-typedef struct {
-    Py_ssize_t gets, mgets, keys_read, absent;
-    long long get_ns, mget_ns;
-    int last; /* the last request answered: 1 GET, 2 MGET, 0 none */
-} lane_counts_t;
-
 /* lane_t from the Python lane tuple (see hc_resp.h); 0, or -1 with TypeError. */
 static int unpack_lane(PyObject *t, lane_t *lane) {
     if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 7 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
         PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
         !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) || !PyList_Check(PyTuple_GET_ITEM(t, 6)) ||
-        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 6)) != 6) {
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 6)) != 8) {
         PyErr_SetString(PyExc_TypeError,
                         "lane: (slots: list of 16384 dicts, expires: dict, reply: bytearray, recency: bool, "
-                        "filter: CuckooFilter | None, resp3: bool, totals: list of 6 ints)");
+                        "filter: CuckooFilter | None, resp3: bool, totals: list of 8 ints)");
         return -1;
     }
     lane->slots = PyTuple_GET_ITEM(t, 0);
@@ -200,6 +192,7 @@ static int unpack_lane(PyObject *t, lane_t *lane) {
     lane->filter = PyTuple_GET_ITEM(t, 4);
     lane->resp3 = PyObject_IsTrue(PyTuple_GET_ITEM(t, 5));
     lane->totals = PyTuple_GET_ITEM(t, 6);
+    lane->writes = NULL;
     return lane->recency < 0 || lane->resp3 < 0 ? -1 : 0;
 }
 
@@ -208,10 +201,10 @@ static int unpack_lane(PyObject *t, lane_t *lane) {
 static int unpack_shared(PyObject *t, lane_t *lane) {
     if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 5 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
         PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
-        !PyList_Check(PyTuple_GET_ITEM(t, 4)) || PyList_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != 6) {
+        !PyList_Check(PyTuple_GET_ITEM(t, 4)) || PyList_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != 8) {
         PyErr_SetString(PyExc_TypeError,
                         "shared: (slots: list of 16384 dicts, expires: dict, recency: bool, "
-                        "filter: CuckooFilter | None, totals: list of 6 ints)");
+                        "filter: CuckooFilter | None, totals: list of 8 ints)");
         return -1;
     }
     lane->slots = PyTuple_GET_ITEM(t, 0);
@@ -221,6 +214,7 @@ static int unpack_shared(PyObject *t, lane_t *lane) {
     lane->totals = PyTuple_GET_ITEM(t, 4);
     lane->reply = NULL;
     lane->resp3 = 0;
+    lane->writes = NULL;
     return lane->recency < 0 ? -1 : 0;
 }
 
@@ -244,6 +238,7 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
         Py_ssize_t keys_at;
         int which = lane != NULL && count >= 2 ? lane_command(buf, p, end, &keys_at) : 0;
         if (which == 1 && count != 2) which = 0; /* GET's arity error: the ordinary path */
+        if (which == 3 && (count != 3 || lane->writes == NULL)) which = 0; /* SET's options, or closed */
         if (which) {
             /* Replies go out in request order: a request the lane would answer that
              * follows requests still to be run waits for the next call, made once the
@@ -252,7 +247,8 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
             struct timespec t0, t1;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             Py_ssize_t nulls = 0;
-            int rc = serve_keys(buf, keys_at, end, (Py_ssize_t)count - 1, which == 2, lane, pending, &nulls);
+            int rc = which == 3 ? hc_lane_set(buf, keys_at, end, lane, pending)
+                                : serve_keys(buf, keys_at, end, (Py_ssize_t)count - 1, which == 2, lane, pending, &nulls);
             if (rc < 0) return -1;
             if (rc == 1 && pending) break;
             if (rc == 1) {
@@ -261,12 +257,17 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
                 if (which == 1) {
                     counts->gets++;
                     counts->get_ns += ns;
-                } else {
+                } else if (which == 2) {
                     counts->mgets++;
                     counts->mget_ns += ns;
+                } else {
+                    counts->sets++;
+                    counts->set_ns += ns;
                 }
-                counts->keys_read += count - 1;
-                counts->absent += nulls;
+                if (which != 3) {
+                    counts->keys_read += count - 1;
+                    counts->absent += nulls;
+                }
                 counts->last = which;
                 pos = q;
                 continue;
@@ -298,15 +299,17 @@ static void add_to(lane_counts_t *sum, const lane_counts_t *c) {
     sum->mgets += c->mgets;
     sum->keys_read += c->keys_read;
     sum->absent += c->absent;
+    sum->sets += c->sets;
     sum->get_ns += c->get_ns;
     sum->mget_ns += c->mget_ns;
+    sum->set_ns += c->set_ns;
     if (c->last) sum->last = c->last;
 }
 
-/* Add the counts to `totals`: [gets, get_ns, mgets, mget_ns, keys_read, absent]. */
-static int add_counts(PyObject *totals, const lane_counts_t *c) {
-    long long add[6] = {c->gets, c->get_ns, c->mgets, c->mget_ns, c->keys_read, c->absent};
-    for (Py_ssize_t i = 0; i < 6; i++) {
+/* Add `add[0..n)` to the ints of the list `totals`. */
+static int add_to_list(PyObject *totals, const long long *add, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (add[i] == 0) continue;
         long long old = PyLong_AsLongLong(PyList_GET_ITEM(totals, i));
         if (old == -1 && PyErr_Occurred()) return -1;
         PyObject *sum = PyLong_FromLongLong(old + add[i]);
@@ -314,6 +317,12 @@ static int add_counts(PyObject *totals, const lane_counts_t *c) {
         PyList_SetItem(totals, i, sum); /* steals sum, drops the old item */
     }
     return 0;
+}
+
+/* Add the counts to `totals`: [gets, get_ns, mgets, mget_ns, keys_read, absent, sets, set_ns]. */
+static int add_counts(PyObject *totals, const lane_counts_t *c) {
+    long long add[8] = {c->gets, c->get_ns, c->mgets, c->mget_ns, c->keys_read, c->absent, c->sets, c->set_ns};
+    return add_to_list(totals, add, 8);
 }
 
 PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
@@ -334,9 +343,9 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
         PyErr_SetString(PyExc_ValueError, "pos out of range");
         return NULL;
     }
-    lane_counts_t c = {0, 0, 0, 0, 0, 0, 0};
+    lane_counts_t c = {0};
     pos = parse_requests(buf, pos, end, args[2], max_bulk, with_lane ? &lane : NULL, &c);
-    if (pos < 0 || (c.keys_read && add_counts(lane.totals, &c) < 0)) return NULL;
+    if (pos < 0 || ((c.keys_read || c.sets) && add_counts(lane.totals, &c) < 0)) return NULL;
     if (!with_lane) return PyLong_FromSsize_t(pos);
     return Py_BuildValue("(ni)", pos, c.last);
 }
@@ -386,9 +395,9 @@ PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
         Py_DECREF(data);
         return PyErr_SetFromErrno(PyExc_OSError); /* EAGAIN: BlockingIOError, as socket.recv */
     }
-    lane_counts_t counts = {0, 0, 0, 0, 0, 0, 0};
+    lane_counts_t counts = {0};
     Py_ssize_t pos = parse_requests(PyBytes_AS_STRING(data), 0, n, args[2], max_bulk, &lane, &counts);
-    if (pos < 0 || (counts.keys_read && add_counts(lane.totals, &counts) < 0)) {
+    if (pos < 0 || ((counts.keys_read || counts.sets) && add_counts(lane.totals, &counts) < 0)) {
         Py_DECREF(data);
         return NULL;
     }
@@ -422,24 +431,83 @@ static long item_long(PyObject *t, Py_ssize_t i) {
     return PyLong_AsLong(PyTuple_GET_ITEM(t, i));
 }
 
-PyObject *hc_lane_round(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 6 || !PyList_Check(args[0]) || !PyDict_Check(args[2]) || !PyList_Check(args[5])) {
+/* lane_writes_t from lane_round's `writes` tuple (see hc_resp.h); 0, or -1 with an error. */
+static int unpack_writes(PyObject *t, lane_writes_t *w) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 9 || !PyByteArray_Check(PyTuple_GET_ITEM(t, 4)) ||
+        PyByteArray_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != HC_SLOT_COUNT || !PyList_Check(PyTuple_GET_ITEM(t, 5)) ||
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 5)) != 6) {
         PyErr_SetString(PyExc_TypeError,
-                        "lane_round(events: list, start: int, lanes: dict, shared: tuple, size: int, touched: list)");
+                        "writes: (memtable, list_add, wal: bytearray, Record, occupied: bytearray(16384), "
+                        "deltas: list of 6 ints, base_seq, hot_overhead, mem_overhead)");
+        return -1;
+    }
+    memset(w, 0, sizeof(*w));
+    PyObject *memtable = PyTuple_GET_ITEM(t, 0);
+    if (memtable != Py_None) {
+        if (!PyDict_Check(memtable) || !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) ||
+            !PyType_Check(PyTuple_GET_ITEM(t, 3)) ||
+            !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(t, 3), &PyTuple_Type)) {
+            PyErr_SetString(PyExc_TypeError, "writes: a SortedDict memtable, a bytearray WAL buffer, a tuple type");
+            return -1;
+        }
+        w->memtable = memtable;
+        w->list_add = PyTuple_GET_ITEM(t, 1);
+        w->wal = PyTuple_GET_ITEM(t, 2);
+        w->record_type = PyTuple_GET_ITEM(t, 3);
+    }
+    w->occupied = PyTuple_GET_ITEM(t, 4);
+    w->deltas = PyTuple_GET_ITEM(t, 5);
+    w->base_seq = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 6));
+    w->hot_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 7));
+    w->mem_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 8));
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* Add what the writes changed to their deltas list (on every way out of lane_round:
+ * the seqs are taken and the WAL buffer holds the records, error or not). */
+static int settle_writes(const lane_writes_t *w) {
+    long long add[6] = {w->writes, w->mem_bytes, w->user_bytes, w->live, w->hot, w->used};
+    return add_to_list(w->deltas, add, 6);
+}
+
+/* Append fd << 1 | wrote to `pending`: a client served whole whose replies wait for the
+ * round's WAL write. 0, or -1. */
+static int add_pending(PyObject *pending, int fd, int wrote) {
+    PyObject *code = PyLong_FromLong(((long)fd << 1) | wrote);
+    int rc = code == NULL ? -1 : PyList_Append(pending, code);
+    Py_XDECREF(code);
+    return rc;
+}
+
+PyObject *hc_lane_round(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 9 || !PyList_Check(args[0]) || !PyDict_Check(args[2]) || !PyList_Check(args[5]) ||
+        !PyList_Check(args[8])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "lane_round(events: list, start: int, lanes: dict, shared: tuple, size: int, touched: list, "
+                        "send: bool, writes: tuple | None, pending: list)");
         return NULL;
     }
     static char buf[ROUND_READ_MAX]; /* the GIL is held throughout: one caller at a time */
-    PyObject *events = args[0], *lanes = args[2], *touched = args[5];
+    PyObject *events = args[0], *lanes = args[2], *touched = args[5], *pending = args[8];
     lane_t lane;
+    lane_writes_t writes;
     if (unpack_shared(args[3], &lane) < 0) return NULL;
+    if (args[7] != Py_None) {
+        if (unpack_writes(args[7], &writes) < 0) return NULL;
+        lane.writes = &writes;
+    }
+    int may_send = PyObject_IsTrue(args[6]);
     Py_ssize_t start = PyLong_AsSsize_t(args[1]);
     Py_ssize_t size = PyLong_AsSsize_t(args[4]);
-    if (PyErr_Occurred()) return NULL;
+    if (may_send < 0 || PyErr_Occurred()) return NULL;
     if (size <= 0 || size > ROUND_READ_MAX || start < 0) {
         PyErr_SetString(PyExc_ValueError, "size must be in 1..65536 and start >= 0");
         return NULL;
     }
-    lane_counts_t sum = {0, 0, 0, 0, 0, 0, 0};
+    /* Replies go out here only while the round's WAL buffer holds nothing they could
+     * depend on: `send` says it held nothing at the start, and a write here ends that. */
+    lane_writes_t *w = lane.writes != NULL && lane.writes->memtable != NULL ? lane.writes : NULL;
+    lane_counts_t sum = {0};
     long long bytes_in = 0, bytes_out = 0;
     PyObject *result = NULL, *out = NULL;
     Py_ssize_t count = PyList_GET_SIZE(events), i;
@@ -476,15 +544,19 @@ PyObject *hc_lane_round(PyObject *Py_UNUSED(module), PyObject *const *args, Py_s
             if (errno == EAGAIN || errno == EWOULDBLOCK) continue; /* a spurious wake-up */
             break; /* the reactor's own read meets the error and closes the client */
         }
-        lane_counts_t c = {0, 0, 0, 0, 0, 0, 0};
+        long long writes_before = w != NULL ? w->writes : 0;
+        lane_counts_t c = {0};
         Py_ssize_t pos = n ? parse_requests(buf, 0, n, out, max_bulk, &lane, &c) : 0;
-        if (pos < 0) goto done;
         add_to(&sum, &c);
+        if (pos < 0) goto done;
+        int wrote = w != NULL && w->writes > writes_before;
         Py_ssize_t sent = 0;
-        if (pos == n && n > 0 && PyList_GET_SIZE(out) == 0) {
-            sent = send_reply(fd, lane.reply);
-            if (sent < 0) goto done;
-            if (PyByteArray_GET_SIZE(lane.reply) == 0) { /* answered and sent: done with it */
+        if (pos == n && n > 0 && PyList_GET_SIZE(out) == 0) { /* answered whole */
+            if (may_send && (w == NULL || w->writes == 0)) {
+                sent = send_reply(fd, lane.reply);
+                if (sent < 0) goto done;
+            }
+            if (PyByteArray_GET_SIZE(lane.reply) == 0 || !may_send || (w != NULL && w->writes)) {
                 bytes_in += n;
                 bytes_out += sent;
                 PyObject *code = PyLong_FromLong(((long)fd << 2) | c.last);
@@ -493,22 +565,29 @@ PyObject *hc_lane_round(PyObject *Py_UNUSED(module), PyObject *const *args, Py_s
                     goto done;
                 }
                 Py_DECREF(code);
+                /* not sent (or not all of it): the reactor sends it after the WAL write */
+                if (PyByteArray_GET_SIZE(lane.reply) > 0 && add_pending(pending, fd, wrote) < 0) goto done;
                 continue;
             }
         }
         /* The rest of this read (EOF, requests for Python, a full socket) is the caller's:
-         * (index, nread, rest, requests, last, sent, bytes_in, bytes_out). */
-        if (sum.keys_read && add_counts(lane.totals, &sum) < 0) goto done;
-        result = Py_BuildValue("(nny#Oinll)", i, (Py_ssize_t)n, buf + pos, (Py_ssize_t)(n - pos), out, c.last, sent,
-                               (long)bytes_in, (long)bytes_out);
-        goto done_counted;
+         * (index, nread, rest, requests, last, sent, bytes_in, bytes_out, wrote). */
+        result = Py_BuildValue("(nny#Oinlli)", i, (Py_ssize_t)n, buf + pos, (Py_ssize_t)(n - pos), out, c.last, sent,
+                               (long)bytes_in, (long)bytes_out, wrote);
+        goto done;
     }
-    if (sum.keys_read && add_counts(lane.totals, &sum) < 0) goto done;
-    result = Py_BuildValue("(nnOOiill)", i, (Py_ssize_t)-1, Py_None, Py_None, 0, 0, (long)bytes_in, (long)bytes_out);
-    goto done_counted;
+    result = Py_BuildValue("(nnOOiilli)", i, (Py_ssize_t)-1, Py_None, Py_None, 0, 0, (long)bytes_in, (long)bytes_out, 0);
 done:
-    result = NULL;
-done_counted:
     Py_XDECREF(out);
+    /* What was answered and written is counted whatever happened after it (an error
+     * raised above waits while the sums go in). */
+    PyObject *type, *value, *trace;
+    PyErr_Fetch(&type, &value, &trace);
+    if ((sum.keys_read || sum.sets) && add_counts(lane.totals, &sum) < 0) Py_CLEAR(result);
+    if (lane.writes != NULL && settle_writes(lane.writes) < 0) Py_CLEAR(result);
+    if (type != NULL) {
+        Py_CLEAR(result);
+        PyErr_Restore(type, value, trace);
+    }
     return result;
 }

@@ -5,6 +5,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "hc_lane.h"
+
 /* parse_multibulk(buf: bytes, pos: int, out: list, max_bulk: int) -> int
  *
  * Appends to `out` every complete, ordinary multibulk request of `buf` from `pos` on
@@ -22,7 +24,8 @@
  * whether the slot dicts are kept in LRU order, the keyspace cuckoo filter (None for a
  * pure cache, whose memory holds every key), the client's protocol, and the server's
  * running sums of what the lane answered ([gets, get_ns, mgets, mget_ns, keys_read,
- * absent], counted into its statistics by the caller). For each key of a `GET key` or
+ * absent, sets, set_ns], counted into its statistics by the caller; SETs only through
+ * lane_round's write lane). For each key of a `GET key` or
  * an `MGET key...` (at most 64 keys) the lane knows the answer when the key has no
  * expiry entry and either its slot's dict holds a bytes value (the key is then moved to
  * its dict's end under `recency`) or no dict holds it and the filter rules it out (a
@@ -32,7 +35,6 @@
  * answer. Replies keep request order: a request the lane would answer that follows
  * requests already in `out` stops the call, to be made again once the caller has run
  * them. `last` is the last request the lane answered: 1 GET, 2 MGET, 0 none. */
-int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len); /* _native.c */
 PyObject *hc_parse_multibulk(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 /* recv_lane(fd, size, out, max_bulk, lane, send) -> (nread, rest, last, sent)
@@ -50,26 +52,38 @@ PyObject *hc_parse_multibulk(PyObject *module, PyObject *const *args, Py_ssize_t
  * send, which meets the same condition and handles it. */
 PyObject *hc_recv_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
-/* lane_round(events, start, lanes, shared, size, touched)
- *     -> (index, nread, rest, requests, last, sent, bytes_in, bytes_out)
+/* lane_round(events, start, lanes, shared, size, touched, send, writes, pending)
+ *     -> (index, nread, rest, requests, last, sent, bytes_in, bytes_out, wrote)
  *
  * The reactor's round for the clients the lane serves whole, in C: for each epoll
  * event from events[start] on ((fd, mask) pairs, as epoll.poll returns them) that is a
  * plain EPOLLIN of a socket in `lanes` (fd -> (reply, resp3, max_bulk): a client with
- * nothing pending), one recv of at most `size` bytes parsed with the lane, whose
- * replies are sent at once if the lane answered the whole read. shared = (slots,
- * expires, recency, filter, totals) is the keyspace's part of the lane (see
- * parse_multibulk). Each client so served is appended to `touched` as fd << 2 | last
- * (the last request answered: 1 GET, 2 MGET) and its bytes are summed in bytes_in and
- * bytes_out; what the lane answered is added to `totals`.
+ * nothing pending), one recv of at most `size` bytes parsed with the lane. shared =
+ * (slots, expires, recency, filter, totals) is the keyspace's part of the lane (see
+ * parse_multibulk). Each client whose read the lane answered whole is appended to
+ * `touched` as fd << 2 | last (the last request answered: 1 GET, 2 MGET, 3 SET) and
+ * its bytes are summed in bytes_in and bytes_out; what the lane answered is added to
+ * `totals`.
+ *
+ * `writes` (None: closed) opens the write lane: SET key value as hc_lane.h says, over
+ * (memtable, list_add, wal, Record, occupied, deltas, base_seq, hot_overhead,
+ * mem_overhead): the active memtable's SortedDict and its _list_add, the WAL's buffer,
+ * the record type, the keyspace's occupied-slot bytearray, a list of 6 ints the call
+ * adds its changes to ([writes, memtable bytes, user bytes, live keys, keys in memory,
+ * hot-tier bytes]: the caller applies them at once), the store's last_seq, and the two
+ * entry overheads. memtable, list_add, wal and Record are None for a pure cache.
+ *
+ * Replies are sent at once only with `send` (the round has written nothing yet) and
+ * while this call has written nothing to the store; otherwise a client answered whole
+ * is appended to `pending` as fd << 1 | wrote, its replies left in its buffer for the
+ * reactor to send after the round's WAL write.
  *
  * It stops at the first event it cannot finish: `index` is that event's position
  * (len(events) when every event was served). If it read that client's socket, `nread`
  * is the bytes read (0: EOF), `rest` what the parse left, `requests` the requests
  * parsed for the ordinary path, `last` and `sent` as recv_lane's (a full socket leaves
- * the unsent replies in its reply buffer); if it did not read it, nread is -1 and
- * rest and requests None. The caller must only call it while replies may go out
- * before the round's WAL write (the round has written nothing yet). */
+ * the unsent replies in its reply buffer), `wrote` whether this read wrote; if it did
+ * not read it, nread is -1 and rest and requests None. */
 PyObject *hc_lane_round(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

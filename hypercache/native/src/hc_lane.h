@@ -1,0 +1,53 @@
+/* hc_lane.h - what the lane (hc_resp.c: GET/MGET, hc_lane_set.c: SET) shares. */
+#ifndef HC_LANE_H
+#define HC_LANE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* The write lane's view of the keyspace and the store (see hc_resp.h, lane_round's
+ * `writes`), unpacked, and what the writes of one call changed: the caller applies the
+ * sums to the Python objects right after the call (Keyspace.apply_lane_writes). */
+typedef struct {
+    PyObject *memtable;    /* the active memtable's SortedDict (ikey -> Record); NULL: a pure cache */
+    PyObject *list_add;    /* that SortedDict's _list_add (a new key's place in its order) */
+    PyObject *wal;         /* the WAL's buffer (bytearray) the records are appended to */
+    PyObject *record_type; /* storage.records.Record (a tuple subclass) */
+    PyObject *occupied;    /* the keyspace's bytearray: 1 where a slot's dict is not empty */
+    PyObject *deltas;      /* list of 6 ints the sums below are added to */
+    long long base_seq;    /* the store's last_seq before the call */
+    Py_ssize_t hot_overhead, mem_overhead; /* values.ENTRY_OVERHEAD, memtable.ENTRY_OVERHEAD */
+    /* the sums: writes (seqs base_seq+1.. were used), memtable bytes, user bytes written,
+     * live keys, keys in memory, hot-tier bytes */
+    long long writes, mem_bytes, user_bytes, live, hot, used;
+} lane_writes_t;
+
+/* The lane argument, unpacked (see hc_resp.h). `writes` NULL: the write lane is closed. */
+typedef struct {
+    PyObject *slots, *expires, *reply, *filter, *totals;
+    int recency, resp3;
+    lane_writes_t *writes;
+} lane_t;
+
+/* What the lane answered during one parse, for the caller's statistics. */
+typedef struct {
+    Py_ssize_t gets, mgets, keys_read, absent, sets;
+    long long get_ns, mget_ns, set_ns;
+    int last; /* the last request answered: 1 GET, 2 MGET, 3 SET, 0 none */
+} lane_counts_t;
+
+/* Is `key` possibly in the keyspace filter `filter` (a native CuckooFilter)? 1 maybe,
+ * 0 certainly not, -1 if it cannot say (not a usable cuckoo filter). In _native.c. */
+int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len);
+
+/* SET key value (the key's bulk header at buf[p]) through the write lane: 1 if done
+ * (or, with `probe`, if it would be done now), 0 if the ordinary path must run it (the
+ * key has a TTL entry or a value of another type, or the store may hold it: the filter
+ * does not rule it out), -1 on error. Done means what Keyspace.set would do: the WAL
+ * record, the memtable entry, the hot tier's dict, the filter, "+OK" in the reply. */
+int hc_lane_set(const char *buf, Py_ssize_t p, Py_ssize_t end, const lane_t *lane, int probe);
+
+/* The slot of a key (hc_crc16.c's CRC16 with hash tags). */
+#include "hc_crc16.h"
+
+#endif

@@ -1,0 +1,197 @@
+/* hc_lane_set.c - SET key value through the lane: what Keyspace.set does for a plain
+ * string over a key that has no TTL and no value of another type, done in C.
+ *
+ * Per write, mirroring keyspace.py (_store), coldtier.py (write, became_live), engine.py
+ * (put), wal.py (append_put) and memtable.py (put):
+ *   - a PUT record appended to the WAL's buffer:
+ *       crc32 | len, type=1 | seq, kind=1, expire_at=0, key_len | ikey | value
+ *     (little-endian; crc32 as zlib's over everything after it; len counts the bytes
+ *     after the type byte; ikey = 2-byte big-endian slot + key);
+ *   - the memtable entry ikey -> Record(1, value, None, seq): a new key is placed in the
+ *     SortedDict's order by its own _list_add, as SortedDict.__setitem__ does;
+ *   - the hot tier: slot dict[key] = value, a new live key inserted in the filter;
+ *   - the counters the caller then applies (lane_writes_t).
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "hc_lane.h"
+
+#define KIND_STRING 1
+#define REC_PUT 1
+#define PUT_FIXED 21 /* seq, kind, expire_at, key_len: the payload before the key */
+#define PUT_HEAD 26  /* len, type + PUT_FIXED */
+
+/* CRC-32 (ISO-HDLC, zlib's crc32), a byte at a time from a table built on first use. */
+static uint32_t crc_table[256];
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n) {
+    crc = ~crc;
+    while (n--) crc = crc_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+
+static void put_le(unsigned char *p, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Append the PUT record of (ikey, value, seq) to the WAL buffer; 0, or -1 on error. */
+static int append_put(PyObject *wal, const char *ikey, Py_ssize_t klen, const char *value, Py_ssize_t vlen,
+                      long long seq) {
+    static int ready = 0;
+    if (!ready) {
+        crc_init();
+        ready = 1;
+    }
+    Py_ssize_t at = PyByteArray_GET_SIZE(wal);
+    if (PyByteArray_Resize(wal, at + 4 + PUT_HEAD + klen + vlen) < 0) return -1;
+    unsigned char *rec = (unsigned char *)PyByteArray_AS_STRING(wal) + at;
+    unsigned char *head = rec + 4;
+    put_le(head, (uint64_t)(PUT_FIXED + klen + vlen), 4);
+    head[4] = REC_PUT;
+    put_le(head + 5, (uint64_t)seq, 8);
+    head[13] = KIND_STRING;
+    put_le(head + 14, 0, 8); /* expire_at: none */
+    put_le(head + 22, (uint64_t)klen, 4);
+    memcpy(head + PUT_HEAD, ikey, (size_t)klen);
+    memcpy(head + PUT_HEAD + klen, value, (size_t)vlen);
+    put_le(rec, crc32_update(0, head, (size_t)(PUT_HEAD + klen + vlen)), 4);
+    return 0;
+}
+
+/* The memtable entry: ikey -> Record(KIND_STRING, value, None, seq). 0, or -1. */
+static int memtable_put(lane_writes_t *w, PyObject *ikey, PyObject *value, long long seq) {
+    PyTypeObject *type = (PyTypeObject *)w->record_type;
+    PyObject *record = type->tp_alloc(type, 4);
+    if (record == NULL) return -1;
+    PyObject *kind = PyLong_FromLong(KIND_STRING), *seq_obj = PyLong_FromLongLong(seq);
+    if (kind == NULL || seq_obj == NULL) {
+        Py_XDECREF(kind);
+        Py_XDECREF(seq_obj);
+        Py_DECREF(record);
+        return -1;
+    }
+    Py_INCREF(value);
+    Py_INCREF(Py_None);
+    PyTuple_SET_ITEM(record, 0, kind);
+    PyTuple_SET_ITEM(record, 1, value);
+    PyTuple_SET_ITEM(record, 2, Py_None);
+    PyTuple_SET_ITEM(record, 3, seq_obj);
+    /* Only ints, bytes and None inside: no cycle can pass through it, so the cyclic
+     * collector need not visit the memtable's records (it would untrack them itself,
+     * one collection later). */
+    if (PyObject_GC_IsTracked(record)) PyObject_GC_UnTrack(record);
+    PyObject *old = PyDict_GetItemWithError(w->memtable, ikey); /* borrowed */
+    int rc = 0;
+    if (old == NULL && PyErr_Occurred()) {
+        rc = -1;
+    } else if (old == NULL) {
+        PyObject *placed = PyObject_CallOneArg(w->list_add, ikey);
+        if (placed == NULL) rc = -1;
+        Py_XDECREF(placed);
+        w->mem_bytes += PyBytes_GET_SIZE(ikey) + PyBytes_GET_SIZE(value) + w->mem_overhead;
+    } else {
+        PyObject *old_value = PyTuple_Check(old) && PyTuple_GET_SIZE(old) == 4 ? PyTuple_GET_ITEM(old, 1) : NULL;
+        if (old_value == NULL || !PyBytes_Check(old_value)) {
+            PyErr_SetString(PyExc_TypeError, "memtable: a record that is not Record(kind, value, expire_at, seq)");
+            rc = -1;
+        } else {
+            w->mem_bytes += PyBytes_GET_SIZE(value) - PyBytes_GET_SIZE(old_value);
+        }
+    }
+    /* dict's own store, as SortedDict.__setitem__ ends (its order already holds ikey) */
+    if (rc == 0 && PyDict_SetItem(w->memtable, ikey, record) < 0) rc = -1;
+    Py_DECREF(record);
+    return rc;
+}
+
+int hc_lane_set(const char *buf, Py_ssize_t p, Py_ssize_t end, const lane_t *lane, int probe) {
+    static PyObject *insert_name = NULL;
+    lane_writes_t *w = lane->writes;
+    Py_ssize_t q;
+    /* the key's bulk, then the value's (the parser checked both are complete) */
+    long long klen = 0, vlen = 0;
+    const char *at;
+    {
+        const char *h = buf + p + 1;
+        while (*h != '\r') klen = klen * 10 + (*h++ - '0');
+        at = h + 2;
+        q = (at - buf) + klen + 2;
+        h = buf + q + 1;
+        while (*h != '\r') vlen = vlen * 10 + (*h++ - '0');
+        q = (h + 2 - buf);
+    }
+    (void)end;
+    const char *vat = buf + q;
+    uint16_t slot = hc_key_slot((const uint8_t *)at, (size_t)klen);
+    PyObject *dict = PyList_GET_ITEM(lane->slots, slot);
+    if (!PyDict_CheckExact(dict)) return 0;
+    PyObject *key = PyBytes_FromStringAndSize(at, (Py_ssize_t)klen);
+    if (key == NULL) return -1;
+    int rc = 0;
+    PyObject *value = NULL, *ikey = NULL;
+    PyObject *old = PyDict_GetItemWithError(dict, key); /* borrowed */
+    if (old == NULL && PyErr_Occurred()) goto fail;
+    if (old != NULL && !PyBytes_CheckExact(old)) goto out; /* another type: its memory counts differ */
+    int has_ttl = PyDict_GET_SIZE(lane->expires) ? PyDict_Contains(lane->expires, key) : 0;
+    if (has_ttl < 0) goto fail;
+    if (has_ttl) goto out;
+    int is_new = old == NULL;
+    if (is_new && lane->filter != Py_None) {
+        int maybe = hc_lane_filter_contains(lane->filter, at, (Py_ssize_t)klen);
+        if (maybe != 0) goto out; /* the store may hold it: whether it is live needs a read */
+    }
+    rc = 1;
+    if (probe) goto out;
+    value = PyBytes_FromStringAndSize(vat, (Py_ssize_t)vlen);
+    if (value == NULL) goto fail;
+    if (w->memtable != NULL) { /* the store first: the WAL record, then the memtable */
+        long long seq = w->base_seq + w->writes + 1;
+        ikey = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)klen + 2);
+        if (ikey == NULL) goto fail;
+        char *ik = PyBytes_AS_STRING(ikey);
+        ik[0] = (char)(slot >> 8);
+        ik[1] = (char)(slot & 0xFF);
+        memcpy(ik + 2, at, (size_t)klen);
+        if (append_put(w->wal, ik, klen + 2, vat, vlen, seq) < 0) goto fail;
+        w->writes++; /* the record is in the WAL buffer: the seq is taken */
+        if (memtable_put(w, ikey, value, seq) < 0) goto fail;
+        w->user_bytes += klen + vlen;
+        w->live += is_new;
+        if (is_new) { /* cold.became_live: into the keyspace filter */
+            if (insert_name == NULL && (insert_name = PyUnicode_InternFromString("insert")) == NULL) goto fail;
+            PyObject *done = PyObject_CallMethodOneArg(lane->filter, insert_name, key);
+            if (done == NULL) goto fail;
+            Py_DECREF(done);
+        }
+    } else {
+        w->writes++;
+        w->live += is_new;
+    }
+    if (is_new) {
+        if (PyDict_GET_SIZE(dict) == 0) PyByteArray_AS_STRING(w->occupied)[slot] = 1;
+        w->hot++;
+    } else {
+        w->used -= klen + PyBytes_GET_SIZE(old) + w->hot_overhead;
+    }
+    if (PyDict_SetItem(dict, key, value) < 0) goto fail;
+    w->used += klen + vlen + w->hot_overhead;
+    if (PyByteArray_Resize(lane->reply, PyByteArray_GET_SIZE(lane->reply) + 5) < 0) goto fail;
+    memcpy(PyByteArray_AS_STRING(lane->reply) + PyByteArray_GET_SIZE(lane->reply) - 5, "+OK\r\n", 5);
+    goto out;
+fail:
+    rc = -1;
+out:
+    Py_DECREF(key);
+    Py_XDECREF(value);
+    Py_XDECREF(ikey);
+    return rc;
+}
