@@ -27,7 +27,7 @@ from hypercache.storage import Storage
 from hypercache.commands.context import ServerState
 from hypercache.commands.fastlane import count_lane_calls, lane_open
 from hypercache.config import Config
-from hypercache.native import CuckooFilter, key_slot, lane_round, parse_multibulk, recv_lane
+from hypercache.native import CuckooFilter, key_slot, lane_round, parse_multibulk, recv_lane, send_lane_replies
 from hypercache.server.connection import RECV_SENT, Connection
 
 from .support import ServerProcess
@@ -444,6 +444,29 @@ def test_lane_round_serves_quiet_clients_and_stops_at_the_first_it_cannot() -> N
         pairs[3][1].close()  # EOF: handed back as a read of 0 bytes
         assert lane_round([(fds[3], select.EPOLLIN)], 0, lanes, shared, 16384, [], True, None, [])[:3] == (0, 0, b"")
         assert lane_round([], 0, lanes, shared, 16384, [], True, None, [])[:2] == (0, -1)
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()
+
+
+def test_send_lane_replies_sends_what_waited_and_reports_full_sockets() -> None:
+    """native send_lane_replies: each listed lane client's waiting replies go out and
+    leave its buffer; an fd without a lanes entry is skipped; a full socket keeps the
+    rest and is reported in `blocked`."""
+    pairs = [socket.socketpair() for _ in range(2)]
+    try:
+        for ours, _ in pairs:
+            ours.setblocking(False)
+        pairs[1][0].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        fds = [ours.fileno() for ours, _ in pairs]
+        replies = [bytearray(b"+OK\r\n"), bytearray(b"x" * (1 << 20))]
+        lanes = {fd: (reply, False, 1 << 20) for fd, reply in zip(fds, replies)}
+        blocked: list[int] = []
+        sent = send_lane_replies([fds[0], fds[1], 9999], lanes, blocked)
+        assert replies[0] == b"" and pairs[0][1].recv(100) == b"+OK\r\n"
+        assert blocked == [fds[1]] and 0 < len(replies[1]) < 1 << 20
+        assert sent == 5 + (1 << 20) - len(replies[1])
     finally:
         for pair in pairs:
             for sock in pair:

@@ -45,6 +45,7 @@ __all__ = [
     "parse_multibulk",
     "recv_lane",
     "lane_round",
+    "send_lane_replies",
 ]
 
 FilterFullError = _native.FilterFullError
@@ -58,6 +59,7 @@ hash64 = _native.hash64
 parse_multibulk = _native.parse_multibulk  # the RESP reader's fast path (src/hc_resp.h)
 recv_lane = _native.recv_lane  # a socket read parsed with the lane (src/hc_resp.h)
 lane_round = _native.lane_round  # the reactor's round for clients the lane serves whole
+send_lane_replies = _native.send_lane_replies  # ... and the replies it left for after the WAL write
 
 
 def fingerprint_bits_for(fpp: float, bucket_size: int = 4) -> int:

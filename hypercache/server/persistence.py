@@ -143,6 +143,13 @@ class Persistence:
             return self.cold is None or self.cold.background_error is None
         return False
 
+    def replies_may_wait(self) -> bool:
+        """Could must_hold hold any reply now (appendfsync always, or a write stall)?
+        While not, the reactor sends writers' replies without asking client by client."""
+        storage = self.storage
+        return (self._policy is not None and self._policy.reply_waits_for_sync) or (
+            storage is not None and storage.write_stall)
+
     def request_sync(self) -> None:
         """Have the syncer fsync the WAL soon (held replies, BGSAVE's sealed files)."""
         self._sync_wanted.set()

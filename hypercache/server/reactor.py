@@ -36,7 +36,7 @@ from trio.lowlevel import notify_closing, wait_readable
 
 from hypercache.commands.context import ServerState
 from hypercache.commands.fastlane import LANE_COMMANDS, count_lane_calls, lane_open
-from hypercache.native import lane_round
+from hypercache.native import lane_round, send_lane_replies
 from hypercache.server.connection import RECV_EOF, RECV_SENT, RECV_SIZE, Connection
 
 log = logging.getLogger("hypercache.server")
@@ -66,6 +66,7 @@ class Reactor:
         self._touched: list[int] = []  # lane_round's list of the clients it served
         self._pending: list[int] = []  # ... and of those whose replies wait for the WAL write
         self._deltas = [0] * 6  # what the write lane changed, for Keyspace.apply_lane_writes
+        self._unsent: list[int] = []  # lane clients whose replies go out after the WAL write
 
     # ---- connections -------------------------------------------------------------------
 
@@ -164,16 +165,21 @@ class Reactor:
         stats.net_output_bytes += bytes_out
         pending = self._pending
         if pending:
-            conns = self.conns
-            lanes = self.lanes
-            seq = storage.last_seq if storage is not None else 0  # type: ignore[attr-defined]
-            for code in pending:
-                conn = conns.get(code >> 1)
-                if conn is not None:
-                    lanes.pop(conn.fd, None)
-                    if code & 1 and seq:
-                        conn.hold_seq = seq
-                    served.append(conn)
+            persistence = self.state.persistence
+            if persistence is None or not persistence.replies_may_wait():
+                # No reply can be held: they stay lane clients, sent in C after the WAL write
+                self._unsent.extend(code >> 1 for code in pending)
+            else:  # each client's replies go through must_hold
+                conns = self.conns
+                lanes = self.lanes
+                seq = storage.last_seq if storage is not None else 0  # type: ignore[attr-defined]
+                for code in pending:
+                    conn = conns.get(code >> 1)
+                    if conn is not None:
+                        lanes.pop(conn.fd, None)
+                        if code & 1 and seq:
+                            conn.hold_seq = seq
+                        served.append(conn)
             pending.clear()
         touched = self._touched
         if touched:
@@ -280,6 +286,8 @@ class Reactor:
         keyspace = state.keyspace
         if keyspace.maxmemory:
             keyspace.enforce_memory_limit()
+        if self._unsent:
+            self._send_unsent()
         now = time.monotonic()
         for conn in served:
             if self.conns.get(conn.fd) is not conn:
@@ -299,6 +307,19 @@ class Reactor:
                     self._send(conn)
         if self.held:
             self._release_held(now)
+
+    def _send_unsent(self) -> None:
+        """Send what lane_round left in lane clients' buffers (self._unsent) for after the
+        round's WAL write; a client whose replies do not all go out leaves the lane for
+        the ordinary send (writability, errors)."""
+        blocked: list[int] = []
+        unsent, self._unsent = self._unsent, []
+        self.state.stats.net_output_bytes += send_lane_replies(unsent, self.lanes, blocked)
+        for fd in blocked:
+            self.lanes.pop(fd, None)
+            conn = self.conns.get(fd)
+            if conn is not None:
+                self._send(conn)
 
     def _release_held(self, now: float) -> None:
         persistence = self.state.persistence

@@ -1132,6 +1132,8 @@ static PyMethodDef module_methods[] = {
      "parse_multibulk(buf, pos, out, max_bulk[, lane]) -> int (with a lane: (pos, last)): complete ordinary requests appended to out; with a lane, GET/MGET answered from the hot tier and the keyspace filter (see hc_resp.h)."},
     {"recv_lane", (PyCFunction)(void (*)(void))hc_recv_lane, METH_FASTCALL,
      "recv_lane(fd, size, out, max_bulk, lane, send) -> (nread, rest, last, sent): one recv parsed with the lane, its replies sent if it answered the whole read and send is true (see hc_resp.h)."},
+    {"send_lane_replies", (PyCFunction)(void (*)(void))hc_send_lane_replies, METH_FASTCALL,
+     "send_lane_replies(fds, lanes, blocked) -> bytes sent: the replies lane_round left for after the WAL write (see hc_resp.h)."},
     {"lane_round", (PyCFunction)(void (*)(void))hc_lane_round, METH_FASTCALL,
      "lane_round(events, start, lanes, shared, size, touched) -> (index, nread, rest, requests, last, sent, bytes_in, bytes_out): the reactor's round for the clients the lane serves whole (see hc_resp.h)."},
     {"key_slots", (PyCFunction)mod_key_slots, METH_O, "key_slots(keys) -> list[int]"},

@@ -591,3 +591,33 @@ done:
     }
     return result;
 }
+
+PyObject *hc_send_lane_replies(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyDict_Check(args[1]) || !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "send_lane_replies(fds: list, lanes: dict, blocked: list)");
+        return NULL;
+    }
+    PyObject *fds = args[0], *lanes = args[1], *blocked = args[2];
+    long long total = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(fds); i++) {
+        PyObject *fd_obj = PyList_GET_ITEM(fds, i);
+        PyObject *entry = PyDict_GetItemWithError(lanes, fd_obj); /* borrowed */
+        if (entry == NULL) {
+            if (PyErr_Occurred()) return NULL;
+            continue; /* closed since */
+        }
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 3 || !PyByteArray_Check(PyTuple_GET_ITEM(entry, 0))) {
+            PyErr_SetString(PyExc_TypeError, "lanes: fd -> (reply: bytearray, resp3: bool, max_bulk: int)");
+            return NULL;
+        }
+        PyObject *reply = PyTuple_GET_ITEM(entry, 0);
+        if (PyByteArray_GET_SIZE(reply) == 0) continue;
+        int fd = (int)PyLong_AsLong(fd_obj);
+        if (fd == -1 && PyErr_Occurred()) return NULL;
+        Py_ssize_t sent = send_reply(fd, reply);
+        if (sent < 0) return NULL;
+        total += sent;
+        if (PyByteArray_GET_SIZE(reply) > 0 && PyList_Append(blocked, fd_obj) < 0) return NULL;
+    }
+    return PyLong_FromLongLong(total);
+}

@@ -86,4 +86,13 @@ PyObject *hc_recv_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs
  * not read it, nread is -1 and rest and requests None. */
 PyObject *hc_lane_round(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
+/* send_lane_replies(fds, lanes, blocked) -> bytes sent
+ *
+ * Send the replies lane_round left in the reply buffers of the clients `fds` (their
+ * `lanes` entries; an fd no longer there is skipped), once the round's WAL write is
+ * done, removing what went out. Each client whose replies did not all go out (a full
+ * socket, an error) is appended to `blocked`, its buffer holding the rest, for the
+ * caller's ordinary send to deal with. */
+PyObject *hc_send_lane_replies(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
 #endif
