@@ -50,6 +50,9 @@ request = st.one_of(
     st.tuples(st.sampled_from([b"GET", b"get", b"gEt"]), st.one_of(key, st.just(b"never-set"))),
     st.lists(key, min_size=0, max_size=4).map(lambda keys: (b"MGET", *keys)),
     st.tuples(st.just(b"SET"), key, value),
+    st.lists(st.tuples(key, value), min_size=1, max_size=3).map(
+        lambda pairs: (b"MSET", *[part for pair in pairs for part in pair])),  # a key may repeat
+    st.tuples(st.just(b"mset"), key),  # wrong arity
     st.tuples(st.just(b"DEL"), key),
     st.tuples(st.just(b"PEXPIRE"), key, st.sampled_from([b"100000", b"-5"])),
     st.tuples(st.just(b"PERSIST"), key),
@@ -140,7 +143,7 @@ class Pair:
                 keyspace.apply_lane_writes(deltas)
         state.stats.net_input_bytes += bytes_in
         if index == 1:  # served whole: sent, or left in `out` (pending) after a write
-            assert touched and touched[0] >> 2 == conn.fd
+            assert touched and touched[0] >> 3 == conn.fd
             assert bool(pending) == bool(conn.out)
             return RECV_SENT
         assert nread >= 0 and not touched
@@ -226,6 +229,29 @@ def run_pair(monkeypatch: pytest.MonkeyPatch, pair: Pair, batches) -> None:
         pair.close()
 
 
+@pytest.mark.parametrize("store", [False, True])
+def test_write_lane_leaves_a_whole_mset_to_python_when_one_pair_needs_it(monkeypatch: pytest.MonkeyPatch,
+                                                                           store: bool) -> None:
+    """MSET is all or nothing in the write lane: a later pair it cannot set (a key with a
+    TTL, a key of another type) sends the whole MSET down the ordinary path, and plain
+    SETs and MSETs it can set are its own (counted as such)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pair = Pair(Path(tmp) if store else None, via_round=True)
+        try:
+            pair.feed(monkeypatch, multibulk(b"SET", b"b", b"x") + multibulk(b"PEXPIRE", b"b", b"100000")
+                      + multibulk(b"CF.ADD", b"k" * 40, b"item"))
+            for later in (b"b", b"k" * 40):
+                with_lane, without = pair.feed(monkeypatch, multibulk(b"MSET", b"a", b"1", b"a", b"2", later, b"3"))
+                assert with_lane == without
+            with_lane, without = pair.feed(monkeypatch, multibulk(b"SET", b"a", b"9") + multibulk(b"MSET", b"{a}c", b"1"))
+            assert with_lane == without == b"+OK\r\n" * 2
+            assert keyspace_snapshot(pair.states[0]) == keyspace_snapshot(pair.states[1])
+            stats = pair.states[0].stats.commands
+            assert (stats["set"].calls, stats["mset"].calls) == (2, 3)
+        finally:
+            pair.close()
+
+
 def test_lane_serves_hits_and_counts_them(monkeypatch: pytest.MonkeyPatch) -> None:
     pair = Pair()
     try:
@@ -246,7 +272,7 @@ def test_native_lane_keeps_request_order() -> None:
     slots[key_slot(b"a")][b"a"] = b"old"
     reply = bytearray()
     out: list[list[bytes]] = []
-    totals = [0] * 8  # gets, get_ns, mgets, mget_ns, keys read, nulls, sets, set_ns
+    totals = [0] * 10  # gets, get_ns, mgets, mget_ns, keys read, nulls, sets, set_ns, msets, mset_ns
     buf = multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new") + multibulk(b"GET", b"a")
     pos, last = parse_multibulk(buf, 0, out, 1 << 20, (slots, {}, reply, False, None, False, totals))
     assert (totals[0], last, out, bytes(reply)) == (1, 1, [[b"SET", b"a", b"new"]], b"$3\r\nold\r\n")
@@ -260,23 +286,23 @@ def test_native_lane_keeps_request_order() -> None:
     out = []
     buf = multibulk(b"GET", b"t") + multibulk(b"GET", b"o") + multibulk(b"GET", b"cold")
     buf += multibulk(b"MGET", b"a", b"t") + multibulk(b"MGET", *[b"a"] * 65)
-    totals = [0] * 8
+    totals = [0] * 10
     lane = (slots, {b"t": 1}, reply, False, keyspace_filter, False, totals)
     pos, last = parse_multibulk(buf, 0, out, 1 << 20, lane)
-    assert (pos, last, totals) == (len(buf), 0, [0] * 8)
+    assert (pos, last, totals) == (len(buf), 0, [0] * 10)
     assert out[:3] == [[b"GET", b"t"], [b"GET", b"o"], [b"GET", b"cold"]]
     assert out[3] == [b"MGET", b"a", b"t"] and len(out[4]) == 66  # a TTL; over 64 keys
     # An MGET of hits and a key the filter rules out: one array reply, counted by keys.
     for resp3, null in ((False, b"$-1\r\n"), (True, b"_\r\n")):
         reply.clear()
-        totals = [0] * 8
+        totals = [0] * 10
         lane = (slots, {}, reply, False, keyspace_filter, resp3, totals)
         _, last = parse_multibulk(multibulk(b"mget", b"a", b"absent", b"a"), 0, [], 1 << 20, lane)
-        assert last == 2 and totals[:3] + totals[4:] == [0, 0, 1, 3, 1, 0, 0]
+        assert last == 2 and totals[:3] + totals[4:] == [0, 0, 1, 3, 1, 0, 0, 0, 0]
         assert bytes(reply) == b"*3\r\n$3\r\nold\r\n" + null + b"$3\r\nold\r\n"
     # Without a filter (a pure cache) memory is everything: a miss is a null.
     reply.clear()
-    totals = [0] * 8
+    totals = [0] * 10
     parse_multibulk(multibulk(b"GET", b"cold"), 0, [], 1 << 20, (slots, {}, reply, False, None, False, totals))
     assert (totals[0], totals[4], totals[5], bytes(reply)) == (1, 1, 1, b"$-1\r\n")
     with pytest.raises(TypeError):
@@ -341,7 +367,7 @@ def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
     slots = [{} for _ in range(16384)]
     slots[key_slot(b"a")][b"a"] = b"1"
     reply = bytearray()
-    totals = [0] * 8
+    totals = [0] * 10
     lane = (slots, {}, reply, False, None, False, totals)
     ours, theirs = socket.socketpair()
     try:
@@ -356,7 +382,7 @@ def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
         assert out == [[b"DEL", b"a"]]  # it stopped before the second GET (after a request to run)
         assert rest == multibulk(b"GET", b"a") + partial
         assert bytes(reply) == b"$1\r\n1\r\n" and last == 1 and sent == 0
-        assert totals[0] == 1 and totals[2:] == [0, 0, 1, 0, 0, 0]
+        assert totals[0] == 1 and totals[2:] == [0, 0, 1, 0, 0, 0, 0, 0]
         theirs.sendall(multibulk(b"MGET", b"a", b"b"))
         assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, False)[2] == 2
         assert (totals[0], totals[2], totals[4], totals[5]) == (1, 1, 3, 1)
@@ -374,7 +400,7 @@ def test_recv_lane_sends_a_read_it_answered_whole_and_only_that() -> None:
     slots = [{} for _ in range(16384)]
     slots[key_slot(b"a")][b"a"] = b"v" * 1000
     reply = bytearray()
-    lane = (slots, {}, reply, False, None, False, [0] * 8)
+    lane = (slots, {}, reply, False, None, False, [0] * 10)
     ours, theirs = socket.socketpair()
     try:
         ours.setblocking(False)
@@ -412,7 +438,7 @@ def test_lane_round_serves_quiet_clients_and_stops_at_the_first_it_cannot() -> N
     read with requests for Python stop it there (with what it read, if it read)."""
     slots = [{} for _ in range(16384)]
     slots[key_slot(b"a")][b"a"] = b"1"
-    totals = [0] * 8
+    totals = [0] * 10
     shared = (slots, {}, False, None, totals)
     pairs = [socket.socketpair() for _ in range(4)]
     try:
@@ -432,9 +458,9 @@ def test_lane_round_serves_quiet_clients_and_stops_at_the_first_it_cannot() -> N
         assert (index, rest, requests, last, wrote) == (2, b"", [[b"SET", b"b", b"2"]], 2, 0)
         assert nread == len(multibulk(b"MGET", b"a", b"b") + multibulk(b"SET", b"b", b"2")) and sent == 0
         assert bytes(replies[1]) == b"*2\r\n$1\r\n1\r\n$-1\r\n"  # kept for after the SET
-        assert touched == [fds[0] << 2 | 1] and pairs[0][1].recv(100) == b"$1\r\n1\r\n"
+        assert touched == [fds[0] << 3 | 1] and pairs[0][1].recv(100) == b"$1\r\n1\r\n"
         assert (bytes_in, bytes_out) == (len(multibulk(b"GET", b"a")), 7)
-        assert totals == [1, totals[1], 1, totals[3], 3, 1, 0, 0]
+        assert totals == [1, totals[1], 1, totals[3], 3, 1, 0, 0, 0, 0]
         # the next event is not a plain EPOLLIN: not read
         assert lane_round(events, 3, lanes, shared, 16384, [], True, None, [])[:4] == (3, -1, None, None)
         # a client without an entry, and one with replies pending: not read
@@ -495,3 +521,55 @@ def test_a_value_split_after_its_header_is_not_read_as_requests() -> None:
     finally:
         ours.close()
         theirs.close()
+
+
+def test_a_failing_lane_closes_its_clients_and_the_server_carries_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If native lane_round ever raises (a bug), the reactor logs it, closes the clients
+    it may have read from and serves everyone on the ordinary path from then on."""
+    import trio
+
+    import hypercache.server.reactor as reactor_module
+    from hypercache.server.reactor import Reactor
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the lane")
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def tcp_pair() -> tuple[socket.socket, socket.socket]:
+        client = socket.create_connection(listener.getsockname())
+        return client, listener.accept()[0]
+
+    def closed(sock: socket.socket) -> bool:
+        try:
+            return sock.recv(100) == b""
+        except ConnectionResetError:  # closed with the GET unread
+            return True
+
+    async def main() -> None:
+        state = ServerState(Config())
+        reactor = Reactor(state)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reactor.run)
+            first, served_first = tcp_pair()
+            reactor.add(trio.socket.from_stdlib_socket(served_first))
+            first.sendall(multibulk(b"SET", b"a", b"1"))
+            await trio.to_thread.run_sync(first.recv, 100)  # now a quiet lane client
+            assert first.fileno() and reactor.lanes
+            monkeypatch.setattr(reactor_module, "lane_round", broken)
+            first.sendall(multibulk(b"GET", b"a"))
+            assert await trio.to_thread.run_sync(closed, first)
+            assert reactor.lane_failed
+            second, served_second = tcp_pair()
+            reactor.add(trio.socket.from_stdlib_socket(served_second))
+            for _ in range(2):  # quiet again after the first: still the ordinary path
+                second.sendall(multibulk(b"GET", b"a"))
+                assert await trio.to_thread.run_sync(second.recv, 100) == b"$1\r\n1\r\n"
+            first.close()
+            second.close()
+            nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main)
+    finally:
+        listener.close()

@@ -44,16 +44,16 @@ def lane_for(ctx: Context, reply: bytearray) -> tuple | None:
     return ctx.keyspace.hot_tier_view(reply, ctx.proto == 3, server.lane_totals)
 
 
-LANE_COMMANDS = (None, "get", "mget", "set")  # by the `last` the native lane functions return
+LANE_COMMANDS = (None, "get", "mget", "set", "mset")  # by the `last` the native lane functions return
 
 
 def count_lane_calls(state: ServerState, counts: list[int]) -> None:
     """Count what the lane answered as `call` counts a call (INFO commandstats,
     latencystats, keyspace hits and misses: one per key read), then zero `counts`
     (the server's lane_totals, which the native lane adds to: [GETs, their ns, MGETs,
-    their ns, keys read, nulls, SETs, their ns]). Called once a round and before any
-    other command runs, so INFO never shows them late."""
-    gets, get_ns, mgets, mget_ns, keys, absent, sets, set_ns = counts
+    their ns, keys read, nulls, SETs, their ns, MSETs, their ns]). Called once a round
+    and before any other command runs, so INFO never shows them late."""
+    gets, get_ns, mgets, mget_ns, keys, absent, sets, set_ns, msets, mset_ns = counts
     commands = state.table.commands
     if gets:
         record_calls(state.stats, commands[b"get"], gets, get_ns)
@@ -61,6 +61,8 @@ def count_lane_calls(state: ServerState, counts: list[int]) -> None:
         record_calls(state.stats, commands[b"mget"], mgets, mget_ns)
     if sets:
         record_calls(state.stats, commands[b"set"], sets, set_ns)
+    if msets:
+        record_calls(state.stats, commands[b"mset"], msets, mset_ns)
     if keys:
         state.keyspace.count_lane_reads(keys, absent)
-    counts[:] = (0, 0, 0, 0, 0, 0, 0, 0)
+    counts[:] = (0,) * len(counts)

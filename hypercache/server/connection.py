@@ -150,7 +150,7 @@ class Connection:
         server = ctx.server
         totals = server.lane_totals
         while not ctx.close_after_reply:
-            if requests and (totals[4] or totals[6]):  # before any command: INFO must see what the lane did
+            if requests and (totals[4] or totals[6] or totals[8]):  # keys read, SETs, MSETs: INFO must see them
                 count_lane_calls(server, totals)
             for args in requests:
                 # ctx.proto is read after execute: HELLO's own reply is in the new protocol

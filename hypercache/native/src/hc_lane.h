@@ -29,23 +29,26 @@ typedef struct {
     lane_writes_t *writes;
 } lane_t;
 
+#define LANE_TOTALS 10 /* the ints of the lane's running totals (see add_counts) */
+
 /* What the lane answered during one parse, for the caller's statistics. */
 typedef struct {
-    Py_ssize_t gets, mgets, keys_read, absent, sets;
-    long long get_ns, mget_ns, set_ns;
-    int last; /* the last request answered: 1 GET, 2 MGET, 3 SET, 0 none */
+    Py_ssize_t gets, mgets, keys_read, absent, sets, msets;
+    long long get_ns, mget_ns, set_ns, mset_ns;
+    int last; /* the last request answered: 1 GET, 2 MGET, 3 SET, 4 MSET, 0 none */
 } lane_counts_t;
 
 /* Is `key` possibly in the keyspace filter `filter` (a native CuckooFilter)? 1 maybe,
  * 0 certainly not, -1 if it cannot say (not a usable cuckoo filter). In _native.c. */
 int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len);
 
-/* SET key value (the key's bulk header at buf[p]) through the write lane: 1 if done
- * (or, with `probe`, if it would be done now), 0 if the ordinary path must run it (the
- * key has a TTL entry or a value of another type, or the store may hold it: the filter
- * does not rule it out), -1 on error. Done means what Keyspace.set would do: the WAL
- * record, the memtable entry, the hot tier's dict, the filter, "+OK" in the reply. */
-int hc_lane_set(const char *buf, Py_ssize_t p, Py_ssize_t end, const lane_t *lane, int probe);
+/* SET key value, or MSET with `npairs` pairs (the first key's bulk header at buf[p]),
+ * through the write lane: 1 if done (or, with `probe`, if it would be done now), 0 if
+ * the ordinary path must run it (a key has a TTL entry or a value of another type, or
+ * the store may hold it: the filter does not rule it out), -1 on error. Done means
+ * what Keyspace.set does for each pair: the WAL record, the memtable entry, the hot
+ * tier's dict, the filter; then "+OK" in the reply. */
+int hc_lane_set(const char *buf, Py_ssize_t p, Py_ssize_t npairs, const lane_t *lane, int probe);
 
 /* The slot of a key (hc_crc16.c's CRC16 with hash tags). */
 #include "hc_crc16.h"

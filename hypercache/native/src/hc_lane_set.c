@@ -113,24 +113,27 @@ static int memtable_put(lane_writes_t *w, PyObject *ikey, PyObject *value, long 
     return rc;
 }
 
-int hc_lane_set(const char *buf, Py_ssize_t p, Py_ssize_t end, const lane_t *lane, int probe) {
+/* The length in a bulk header the parser has checked ("$<digits>\r\n" at buf[*p]);
+ * *p moves to the bulk's first byte. */
+static long long bulk_at(const char *buf, Py_ssize_t *p) {
+    const char *h = buf + *p + 1;
+    long long len = 0;
+    while (*h != '\r') len = len * 10 + (*h++ - '0');
+    *p = (h + 2) - buf;
+    return len;
+}
+
+/* One key-value pair (the key's bulk header at buf[*p]; *p moves past the value): 1 if
+ * set (with `probe`: if it could be set now), 0 if the ordinary path must, -1 on error. */
+static int set_one(const char *buf, Py_ssize_t *p, const lane_t *lane, int probe) {
     static PyObject *insert_name = NULL;
     lane_writes_t *w = lane->writes;
-    Py_ssize_t q;
-    /* the key's bulk, then the value's (the parser checked both are complete) */
-    long long klen = 0, vlen = 0;
-    const char *at;
-    {
-        const char *h = buf + p + 1;
-        while (*h != '\r') klen = klen * 10 + (*h++ - '0');
-        at = h + 2;
-        q = (at - buf) + klen + 2;
-        h = buf + q + 1;
-        while (*h != '\r') vlen = vlen * 10 + (*h++ - '0');
-        q = (h + 2 - buf);
-    }
-    (void)end;
-    const char *vat = buf + q;
+    long long klen = bulk_at(buf, p);
+    const char *at = buf + *p;
+    *p += klen + 2;
+    long long vlen = bulk_at(buf, p);
+    const char *vat = buf + *p;
+    *p += vlen + 2;
     uint16_t slot = hc_key_slot((const uint8_t *)at, (size_t)klen);
     PyObject *dict = PyList_GET_ITEM(lane->slots, slot);
     if (!PyDict_CheckExact(dict)) return 0;
@@ -184,8 +187,6 @@ int hc_lane_set(const char *buf, Py_ssize_t p, Py_ssize_t end, const lane_t *lan
     }
     if (PyDict_SetItem(dict, key, value) < 0) goto fail;
     w->used += klen + vlen + w->hot_overhead;
-    if (PyByteArray_Resize(lane->reply, PyByteArray_GET_SIZE(lane->reply) + 5) < 0) goto fail;
-    memcpy(PyByteArray_AS_STRING(lane->reply) + PyByteArray_GET_SIZE(lane->reply) - 5, "+OK\r\n", 5);
     goto out;
 fail:
     rc = -1;
@@ -194,4 +195,28 @@ out:
     Py_XDECREF(value);
     Py_XDECREF(ikey);
     return rc;
+}
+
+int hc_lane_set(const char *buf, Py_ssize_t p, Py_ssize_t npairs, const lane_t *lane, int probe) {
+    Py_ssize_t q = p;
+    int rc = 1;
+    /* MSET is all or nothing: every pair must be one the lane can set before any is.
+     * (A key given twice stays settable: its first write leaves a string in memory.) */
+    if (npairs > 1 || probe) {
+        for (Py_ssize_t i = 0; i < npairs && rc == 1; i++) rc = set_one(buf, &q, lane, 1);
+        if (rc != 1 || probe) return rc;
+        q = p;
+    }
+    for (Py_ssize_t i = 0; i < npairs; i++) {
+        rc = set_one(buf, &q, lane, 0);
+        if (rc < 0) return -1;
+        if (rc == 0 && i > 0) { /* cannot happen (see above); never leave an MSET half done silently */
+            PyErr_SetString(PyExc_RuntimeError, "lane: MSET pair refused after the others were set");
+            return -1;
+        }
+        if (rc == 0) return 0;
+    }
+    if (PyByteArray_Resize(lane->reply, PyByteArray_GET_SIZE(lane->reply) + 5) < 0) return -1;
+    memcpy(PyByteArray_AS_STRING(lane->reply) + PyByteArray_GET_SIZE(lane->reply) - 5, "+OK\r\n", 5);
+    return 1;
 }

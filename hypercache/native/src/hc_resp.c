@@ -156,8 +156,8 @@ static int serve_keys(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t 
     return rc;
 }
 
-/* 1 if the request's first bulk (header at buf[p]) is GET, 2 if MGET, 3 if SET (any
- * case), else 0;
+/* 1 if the request's first bulk (header at buf[p]) is GET, 2 if MGET, 3 if SET, 4 if
+ * MSET (any case), else 0;
  * *after is then where its next bulk's header starts. */
 static int lane_command(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t *after) {
     Py_ssize_t q;
@@ -168,9 +168,10 @@ static int lane_command(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_
         if ((buf[q] | 0x20) == 's') return 3;
         return 0;
     }
-    if (len == 4 && (buf[q] | 0x20) == 'm' && (buf[q + 1] | 0x20) == 'g' && (buf[q + 2] | 0x20) == 'e' &&
-        (buf[q + 3] | 0x20) == 't')
-        return 2;
+    if (len == 4 && (buf[q] | 0x20) == 'm' && (buf[q + 2] | 0x20) == 'e' && (buf[q + 3] | 0x20) == 't') {
+        if ((buf[q + 1] | 0x20) == 'g') return 2;
+        if ((buf[q + 1] | 0x20) == 's') return 4;
+    }
     return 0;
 }
 
@@ -179,10 +180,10 @@ static int unpack_lane(PyObject *t, lane_t *lane) {
     if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 7 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
         PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
         !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) || !PyList_Check(PyTuple_GET_ITEM(t, 6)) ||
-        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 6)) != 8) {
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 6)) != LANE_TOTALS) {
         PyErr_SetString(PyExc_TypeError,
                         "lane: (slots: list of 16384 dicts, expires: dict, reply: bytearray, recency: bool, "
-                        "filter: CuckooFilter | None, resp3: bool, totals: list of 8 ints)");
+                        "filter: CuckooFilter | None, resp3: bool, totals: list of 10 ints)");
         return -1;
     }
     lane->slots = PyTuple_GET_ITEM(t, 0);
@@ -201,10 +202,10 @@ static int unpack_lane(PyObject *t, lane_t *lane) {
 static int unpack_shared(PyObject *t, lane_t *lane) {
     if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 5 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
         PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
-        !PyList_Check(PyTuple_GET_ITEM(t, 4)) || PyList_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != 8) {
+        !PyList_Check(PyTuple_GET_ITEM(t, 4)) || PyList_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != LANE_TOTALS) {
         PyErr_SetString(PyExc_TypeError,
                         "shared: (slots: list of 16384 dicts, expires: dict, recency: bool, "
-                        "filter: CuckooFilter | None, totals: list of 8 ints)");
+                        "filter: CuckooFilter | None, totals: list of 10 ints)");
         return -1;
     }
     lane->slots = PyTuple_GET_ITEM(t, 0);
@@ -239,6 +240,7 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
         int which = lane != NULL && count >= 2 ? lane_command(buf, p, end, &keys_at) : 0;
         if (which == 1 && count != 2) which = 0; /* GET's arity error: the ordinary path */
         if (which == 3 && (count != 3 || lane->writes == NULL)) which = 0; /* SET's options, or closed */
+        if (which == 4 && (count < 3 || count % 2 == 0 || lane->writes == NULL)) which = 0; /* arity, closed */
         if (which) {
             /* Replies go out in request order: a request the lane would answer that
              * follows requests still to be run waits for the next call, made once the
@@ -247,7 +249,7 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
             struct timespec t0, t1;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             Py_ssize_t nulls = 0;
-            int rc = which == 3 ? hc_lane_set(buf, keys_at, end, lane, pending)
+            int rc = which >= 3 ? hc_lane_set(buf, keys_at, (Py_ssize_t)(count - 1) / 2, lane, pending)
                                 : serve_keys(buf, keys_at, end, (Py_ssize_t)count - 1, which == 2, lane, pending, &nulls);
             if (rc < 0) return -1;
             if (rc == 1 && pending) break;
@@ -260,11 +262,14 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
                 } else if (which == 2) {
                     counts->mgets++;
                     counts->mget_ns += ns;
-                } else {
+                } else if (which == 3) {
                     counts->sets++;
                     counts->set_ns += ns;
+                } else {
+                    counts->msets++;
+                    counts->mset_ns += ns;
                 }
-                if (which != 3) {
+                if (which < 3) {
                     counts->keys_read += count - 1;
                     counts->absent += nulls;
                 }
@@ -300,9 +305,11 @@ static void add_to(lane_counts_t *sum, const lane_counts_t *c) {
     sum->keys_read += c->keys_read;
     sum->absent += c->absent;
     sum->sets += c->sets;
+    sum->msets += c->msets;
     sum->get_ns += c->get_ns;
     sum->mget_ns += c->mget_ns;
     sum->set_ns += c->set_ns;
+    sum->mset_ns += c->mset_ns;
     if (c->last) sum->last = c->last;
 }
 
@@ -319,10 +326,12 @@ static int add_to_list(PyObject *totals, const long long *add, Py_ssize_t n) {
     return 0;
 }
 
-/* Add the counts to `totals`: [gets, get_ns, mgets, mget_ns, keys_read, absent, sets, set_ns]. */
+/* Add the counts to `totals`: [gets, get_ns, mgets, mget_ns, keys_read, absent, sets,
+ * set_ns, msets, mset_ns]. */
 static int add_counts(PyObject *totals, const lane_counts_t *c) {
-    long long add[8] = {c->gets, c->get_ns, c->mgets, c->mget_ns, c->keys_read, c->absent, c->sets, c->set_ns};
-    return add_to_list(totals, add, 8);
+    long long add[LANE_TOTALS] = {c->gets, c->get_ns,   c->mgets, c->mget_ns, c->keys_read,
+                                  c->absent, c->sets, c->set_ns, c->msets, c->mset_ns};
+    return add_to_list(totals, add, LANE_TOTALS);
 }
 
 PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
@@ -345,7 +354,7 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
     }
     lane_counts_t c = {0};
     pos = parse_requests(buf, pos, end, args[2], max_bulk, with_lane ? &lane : NULL, &c);
-    if (pos < 0 || ((c.keys_read || c.sets) && add_counts(lane.totals, &c) < 0)) return NULL;
+    if (pos < 0 || ((c.keys_read || c.sets || c.msets) && add_counts(lane.totals, &c) < 0)) return NULL;
     if (!with_lane) return PyLong_FromSsize_t(pos);
     return Py_BuildValue("(ni)", pos, c.last);
 }
@@ -397,7 +406,7 @@ PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
     }
     lane_counts_t counts = {0};
     Py_ssize_t pos = parse_requests(PyBytes_AS_STRING(data), 0, n, args[2], max_bulk, &lane, &counts);
-    if (pos < 0 || ((counts.keys_read || counts.sets) && add_counts(lane.totals, &counts) < 0)) {
+    if (pos < 0 || ((counts.keys_read || counts.sets || counts.msets) && add_counts(lane.totals, &counts) < 0)) {
         Py_DECREF(data);
         return NULL;
     }
@@ -559,7 +568,7 @@ PyObject *hc_lane_round(PyObject *Py_UNUSED(module), PyObject *const *args, Py_s
             if (PyByteArray_GET_SIZE(lane.reply) == 0 || !may_send || (w != NULL && w->writes)) {
                 bytes_in += n;
                 bytes_out += sent;
-                PyObject *code = PyLong_FromLong(((long)fd << 2) | c.last);
+                PyObject *code = PyLong_FromLong(((long)fd << 3) | c.last);
                 if (code == NULL || PyList_Append(touched, code) < 0) {
                     Py_XDECREF(code);
                     goto done;
@@ -583,7 +592,7 @@ done:
      * raised above waits while the sums go in). */
     PyObject *type, *value, *trace;
     PyErr_Fetch(&type, &value, &trace);
-    if ((sum.keys_read || sum.sets) && add_counts(lane.totals, &sum) < 0) Py_CLEAR(result);
+    if ((sum.keys_read || sum.sets || sum.msets) && add_counts(lane.totals, &sum) < 0) Py_CLEAR(result);
     if (lane.writes != NULL && settle_writes(lane.writes) < 0) Py_CLEAR(result);
     if (type != NULL) {
         Py_CLEAR(result);
