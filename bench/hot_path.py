@@ -82,7 +82,7 @@ def run_lane_round(conn: Connection, peer: socket.socket, storage: Storage | Non
     keyspace = state.keyspace
     touched: list[int] = []
     pending: list[int] = []
-    deltas = [0] * 6
+    deltas = [0] * 7
     started = time.process_time()
     for data in payload:
         peer.sendall(data)

@@ -53,6 +53,9 @@ request = st.one_of(
     st.lists(st.tuples(key, value), min_size=1, max_size=3).map(
         lambda pairs: (b"MSET", *[part for pair in pairs for part in pair])),  # a key may repeat
     st.tuples(st.just(b"mset"), key),  # wrong arity
+    st.tuples(st.sampled_from([b"INCR", b"decr"]), key),
+    st.tuples(st.just(b"SET"), key, st.sampled_from([b"0", b"-1", b"9223372036854775807", b"-9223372036854775808",
+                                                      b"007", b"-0", b"12a", b"99999999999999999999"])),
     st.tuples(st.just(b"DEL"), key),
     st.tuples(st.just(b"PEXPIRE"), key, st.sampled_from([b"100000", b"-5"])),
     st.tuples(st.just(b"PERSIST"), key),
@@ -133,7 +136,7 @@ class Pair:
         keyspace = state.keyspace
         touched: list[int] = []
         pending: list[int] = []
-        deltas = [0] * 6
+        deltas = [0] * 7
         try:
             index, nread, rest, requests, last, sent, bytes_in, _, wrote = lane_round(
                 [(conn.fd, select.EPOLLIN)], 0, {conn.fd: entry}, keyspace.hot_tier_shared_view(state.lane_totals),
@@ -194,7 +197,7 @@ def store_snapshot(storage: Storage) -> tuple:
             storage.counters.user_bytes_written)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.lists(request, min_size=1, max_size=12), min_size=1, max_size=6),
        maxmemory=st.sampled_from([0, 300, 10_000_000]), store=st.booleans(), resp3=st.booleans(),
        chunk=st.one_of(st.just(1 << 20), st.integers(1, 48)), via_round=st.booleans())
@@ -272,10 +275,10 @@ def test_native_lane_keeps_request_order() -> None:
     slots[key_slot(b"a")][b"a"] = b"old"
     reply = bytearray()
     out: list[list[bytes]] = []
-    totals = [0] * 10  # gets, get_ns, mgets, mget_ns, keys read, nulls, sets, set_ns, msets, mset_ns
+    totals = [0] * 14  # keys read, nulls, then calls and ns per command code (GET at 2, MGET at 4, ...)
     buf = multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new") + multibulk(b"GET", b"a")
     pos, last = parse_multibulk(buf, 0, out, 1 << 20, (slots, {}, reply, False, None, False, totals))
-    assert (totals[0], last, out, bytes(reply)) == (1, 1, [[b"SET", b"a", b"new"]], b"$3\r\nold\r\n")
+    assert (totals[2], last, out, bytes(reply)) == (1, 1, [[b"SET", b"a", b"new"]], b"$3\r\nold\r\n")
     assert pos == len(multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new"))  # before the 2nd GET
     # A key with a TTL entry, a non-bytes value, a key the filter may hold: all left to
     # the ordinary path.
@@ -286,25 +289,25 @@ def test_native_lane_keeps_request_order() -> None:
     out = []
     buf = multibulk(b"GET", b"t") + multibulk(b"GET", b"o") + multibulk(b"GET", b"cold")
     buf += multibulk(b"MGET", b"a", b"t") + multibulk(b"MGET", *[b"a"] * 65)
-    totals = [0] * 10
+    totals = [0] * 14
     lane = (slots, {b"t": 1}, reply, False, keyspace_filter, False, totals)
     pos, last = parse_multibulk(buf, 0, out, 1 << 20, lane)
-    assert (pos, last, totals) == (len(buf), 0, [0] * 10)
+    assert (pos, last, totals) == (len(buf), 0, [0] * 14)
     assert out[:3] == [[b"GET", b"t"], [b"GET", b"o"], [b"GET", b"cold"]]
     assert out[3] == [b"MGET", b"a", b"t"] and len(out[4]) == 66  # a TTL; over 64 keys
     # An MGET of hits and a key the filter rules out: one array reply, counted by keys.
     for resp3, null in ((False, b"$-1\r\n"), (True, b"_\r\n")):
         reply.clear()
-        totals = [0] * 10
+        totals = [0] * 14
         lane = (slots, {}, reply, False, keyspace_filter, resp3, totals)
         _, last = parse_multibulk(multibulk(b"mget", b"a", b"absent", b"a"), 0, [], 1 << 20, lane)
-        assert last == 2 and totals[:3] + totals[4:] == [0, 0, 1, 3, 1, 0, 0, 0, 0]
+        assert last == 2 and totals[:3] + totals[4:5] + totals[6:] == [3, 1, 0, 1] + [0] * 8
         assert bytes(reply) == b"*3\r\n$3\r\nold\r\n" + null + b"$3\r\nold\r\n"
     # Without a filter (a pure cache) memory is everything: a miss is a null.
     reply.clear()
-    totals = [0] * 10
+    totals = [0] * 14
     parse_multibulk(multibulk(b"GET", b"cold"), 0, [], 1 << 20, (slots, {}, reply, False, None, False, totals))
-    assert (totals[0], totals[4], totals[5], bytes(reply)) == (1, 1, 1, b"$-1\r\n")
+    assert (totals[2], totals[0], totals[1], bytes(reply)) == (1, 1, 1, b"$-1\r\n")
     with pytest.raises(TypeError):
         parse_multibulk(buf, 0, [], 100, (slots[:10], {}, reply, False, None, False, totals))
 
@@ -367,7 +370,7 @@ def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
     slots = [{} for _ in range(16384)]
     slots[key_slot(b"a")][b"a"] = b"1"
     reply = bytearray()
-    totals = [0] * 10
+    totals = [0] * 14
     lane = (slots, {}, reply, False, None, False, totals)
     ours, theirs = socket.socketpair()
     try:
@@ -382,10 +385,10 @@ def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
         assert out == [[b"DEL", b"a"]]  # it stopped before the second GET (after a request to run)
         assert rest == multibulk(b"GET", b"a") + partial
         assert bytes(reply) == b"$1\r\n1\r\n" and last == 1 and sent == 0
-        assert totals[0] == 1 and totals[2:] == [0, 0, 1, 0, 0, 0, 0, 0]
+        assert (totals[0], totals[1], totals[2]) == (1, 0, 1) and totals[4:] == [0] * 10
         theirs.sendall(multibulk(b"MGET", b"a", b"b"))
         assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, False)[2] == 2
-        assert (totals[0], totals[2], totals[4], totals[5]) == (1, 1, 3, 1)
+        assert (totals[2], totals[4], totals[0], totals[1]) == (1, 1, 3, 1)
         theirs.close()
         assert recv_lane(ours.fileno(), 1024, [], 1 << 20, lane, False)[:2] == (0, b"")
     finally:
@@ -400,7 +403,7 @@ def test_recv_lane_sends_a_read_it_answered_whole_and_only_that() -> None:
     slots = [{} for _ in range(16384)]
     slots[key_slot(b"a")][b"a"] = b"v" * 1000
     reply = bytearray()
-    lane = (slots, {}, reply, False, None, False, [0] * 10)
+    lane = (slots, {}, reply, False, None, False, [0] * 14)
     ours, theirs = socket.socketpair()
     try:
         ours.setblocking(False)
@@ -438,7 +441,7 @@ def test_lane_round_serves_quiet_clients_and_stops_at_the_first_it_cannot() -> N
     read with requests for Python stop it there (with what it read, if it read)."""
     slots = [{} for _ in range(16384)]
     slots[key_slot(b"a")][b"a"] = b"1"
-    totals = [0] * 10
+    totals = [0] * 14
     shared = (slots, {}, False, None, totals)
     pairs = [socket.socketpair() for _ in range(4)]
     try:
@@ -460,7 +463,7 @@ def test_lane_round_serves_quiet_clients_and_stops_at_the_first_it_cannot() -> N
         assert bytes(replies[1]) == b"*2\r\n$1\r\n1\r\n$-1\r\n"  # kept for after the SET
         assert touched == [fds[0] << 3 | 1] and pairs[0][1].recv(100) == b"$1\r\n1\r\n"
         assert (bytes_in, bytes_out) == (len(multibulk(b"GET", b"a")), 7)
-        assert totals == [1, totals[1], 1, totals[3], 3, 1, 0, 0, 0, 0]
+        assert totals == [3, 1, 1, totals[3], 1, totals[5]] + [0] * 8
         # the next event is not a plain EPOLLIN: not read
         assert lane_round(events, 3, lanes, shared, 16384, [], True, None, [])[:4] == (3, -1, None, None)
         # a client without an entry, and one with replies pending: not read

@@ -44,25 +44,28 @@ def lane_for(ctx: Context, reply: bytearray) -> tuple | None:
     return ctx.keyspace.hot_tier_view(reply, ctx.proto == 3, server.lane_totals)
 
 
-LANE_COMMANDS = (None, "get", "mget", "set", "mset")  # by the `last` the native lane functions return
+# By the command codes the native lane reports (hc_lane.h: LANE_GET ...).
+LANE_COMMANDS = (None, "get", "mget", "set", "mset", "incr", "decr")
 
 
 def count_lane_calls(state: ServerState, counts: list[int]) -> None:
     """Count what the lane answered as `call` counts a call (INFO commandstats,
     latencystats, keyspace hits and misses: one per key read), then zero `counts`
-    (the server's lane_totals, which the native lane adds to: [GETs, their ns, MGETs,
-    their ns, keys read, nulls, SETs, their ns, MSETs, their ns]). Called once a round
-    and before any other command runs, so INFO never shows them late."""
-    gets, get_ns, mgets, mget_ns, keys, absent, sets, set_ns, msets, mset_ns = counts
+    (the server's lane_totals, which the native lane adds to: keys read, the nulls
+    among them, then calls and their ns per command of LANE_COMMANDS, code c at 2c and
+    2c + 1). Called once a round and before any other command runs, so INFO never
+    shows them late."""
     commands = state.table.commands
-    if gets:
-        record_calls(state.stats, commands[b"get"], gets, get_ns)
-    if mgets:
-        record_calls(state.stats, commands[b"mget"], mgets, mget_ns)
-    if sets:
-        record_calls(state.stats, commands[b"set"], sets, set_ns)
-    if msets:
-        record_calls(state.stats, commands[b"mset"], msets, mset_ns)
-    if keys:
-        state.keyspace.count_lane_reads(keys, absent)
+    stats = state.stats
+    for code in range(1, len(LANE_COMMANDS)):
+        calls = counts[2 * code]
+        if calls:
+            record_calls(stats, commands[LANE_COMMANDS[code].encode()], calls, counts[2 * code + 1])
+    if counts[0]:
+        state.keyspace.count_lane_reads(counts[0], counts[1])
     counts[:] = (0,) * len(counts)
+
+
+def lane_answered(counts: list[int]) -> bool:
+    """Has the lane answered anything not yet counted (count_lane_calls)?"""
+    return any(counts[2::2])

@@ -194,8 +194,9 @@ class Keyspace:
 
     def apply_lane_writes(self, deltas: list[int]) -> None:
         """Take in what the native write lane did ([writes, memtable bytes, user bytes,
-        new live keys, new keys in memory, hot-tier bytes]), then zero `deltas`."""
-        writes, memtable_bytes, user_bytes, live, hot, used = deltas
+        new live keys, new keys in memory, hot-tier bytes, filter negatives]), then zero
+        `deltas`."""
+        writes, memtable_bytes, user_bytes, live, hot, used, negatives = deltas
         self._size += live
         self._hot += hot
         self.used_bytes += used
@@ -203,8 +204,8 @@ class Keyspace:
         cold = self._cold
         if cold is not None:
             cold.storage.apply_lane_writes(writes, memtable_bytes, user_bytes)
-            cold.negative_lookups += live  # each new key was one the filter ruled out
-        deltas[:] = (0, 0, 0, 0, 0, 0)
+            cold.negative_lookups += negatives
+        deltas[:] = (0,) * len(deltas)
 
     def count_lane_reads(self, keys: int, absent: int) -> None:
         """Count `keys` reads the lane answered, `absent` of them nulls, as `lookup`

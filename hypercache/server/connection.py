@@ -17,7 +17,7 @@ import trio
 
 from hypercache.commands.context import Context, ServerState
 from hypercache.commands.dispatch import execute
-from hypercache.commands.fastlane import LANE_COMMANDS, count_lane_calls, lane_for
+from hypercache.commands.fastlane import LANE_COMMANDS, count_lane_calls, lane_answered, lane_for
 from hypercache.native import recv_lane
 from hypercache.resp.errors import QueryBufferLimit
 from hypercache.resp.reader import RequestReader
@@ -150,7 +150,7 @@ class Connection:
         server = ctx.server
         totals = server.lane_totals
         while not ctx.close_after_reply:
-            if requests and (totals[4] or totals[6] or totals[8]):  # keys read, SETs, MSETs: INFO must see them
+            if requests and lane_answered(totals):  # before any command: INFO must see them
                 count_lane_calls(server, totals)
             for args in requests:
                 # ctx.proto is read after execute: HELLO's own reply is in the new protocol

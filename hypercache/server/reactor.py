@@ -35,7 +35,7 @@ import trio
 from trio.lowlevel import notify_closing, wait_readable
 
 from hypercache.commands.context import ServerState
-from hypercache.commands.fastlane import LANE_COMMANDS, count_lane_calls, lane_open
+from hypercache.commands.fastlane import LANE_COMMANDS, count_lane_calls, lane_answered, lane_open
 from hypercache.native import lane_round, send_lane_replies
 from hypercache.server.connection import RECV_EOF, RECV_SENT, RECV_SIZE, Connection
 
@@ -67,7 +67,7 @@ class Reactor:
         self.lanes: dict[int, tuple[bytearray, bool, int]] = {}
         self._touched: list[int] = []  # lane_round's list of the clients it served
         self._pending: list[int] = []  # ... and of those whose replies wait for the WAL write
-        self._deltas = [0] * 6  # what the write lane changed, for Keyspace.apply_lane_writes
+        self._deltas = [0] * 7  # what the write lane changed, for Keyspace.apply_lane_writes
         self._unsent: list[int] = []  # lane clients whose replies go out after the WAL write
         self.lane_failed = False  # set if lane_round ever raised (a bug): not used again
 
@@ -305,7 +305,7 @@ class Reactor:
         finally:
             self._in_round = False
         totals = state.lane_totals
-        if totals[4] or totals[6] or totals[8]:  # keys read, SETs, MSETs this round, into the statistics
+        if lane_answered(totals):  # what the lane answered this round, into the statistics
             count_lane_calls(state, totals)
         # One WAL write for everything this round wrote, before any reply goes out.
         if persistence is not None:

@@ -14,12 +14,13 @@ typedef struct {
     PyObject *wal;         /* the WAL's buffer (bytearray) the records are appended to */
     PyObject *record_type; /* storage.records.Record (a tuple subclass) */
     PyObject *occupied;    /* the keyspace's bytearray: 1 where a slot's dict is not empty */
-    PyObject *deltas;      /* list of 6 ints the sums below are added to */
+    PyObject *deltas;      /* list of 7 ints the sums below are added to */
     long long base_seq;    /* the store's last_seq before the call */
     Py_ssize_t hot_overhead, mem_overhead; /* values.ENTRY_OVERHEAD, memtable.ENTRY_OVERHEAD */
     /* the sums: writes (seqs base_seq+1.. were used), memtable bytes, user bytes written,
-     * live keys, keys in memory, hot-tier bytes */
-    long long writes, mem_bytes, user_bytes, live, hot, used;
+     * live keys, keys in memory, hot-tier bytes, keyspace-filter negatives (the lookups
+     * the Python path makes: one for a new key's SET, three for its INCR) */
+    long long writes, mem_bytes, user_bytes, live, hot, used, negatives;
 } lane_writes_t;
 
 /* The lane argument, unpacked (see hc_resp.h). `writes` NULL: the write lane is closed. */
@@ -29,18 +30,29 @@ typedef struct {
     lane_writes_t *writes;
 } lane_t;
 
-#define LANE_TOTALS 10 /* the ints of the lane's running totals (see add_counts) */
+/* The commands the lane answers, by the code it reports them with (`last`). */
+enum { LANE_GET = 1, LANE_MGET, LANE_SET, LANE_MSET, LANE_INCR, LANE_DECR, LANE_KINDS };
+
+/* The lane's running totals, a list of LANE_TOTALS ints: keys read (GET, MGET), the
+ * nulls among them, then calls and their ns for each command code 1.. in turn (code c
+ * at 2c and 2c + 1). */
+#define LANE_TOTALS (2 * LANE_KINDS)
 
 /* What the lane answered during one parse, for the caller's statistics. */
 typedef struct {
-    Py_ssize_t gets, mgets, keys_read, absent, sets, msets;
-    long long get_ns, mget_ns, set_ns, mset_ns;
-    int last; /* the last request answered: 1 GET, 2 MGET, 3 SET, 4 MSET, 0 none */
+    long long totals[LANE_TOTALS]; /* as the running totals */
+    int last;                      /* the last request answered: a command code, 0 none */
 } lane_counts_t;
 
 /* Is `key` possibly in the keyspace filter `filter` (a native CuckooFilter)? 1 maybe,
  * 0 certainly not, -1 if it cannot say (not a usable cuckoo filter). In _native.c. */
 int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len);
+
+/* INCR key (by 1) or DECR key (by -1), the key's bulk header at buf[p]: as
+ * hc_lane_set, for an integer string in memory or a key ruled out (0 then); anything
+ * Python would answer with an error (not an integer, an overflow) is left to it.
+ * ":<new value>" in the reply. */
+int hc_lane_incr(const char *buf, Py_ssize_t p, long long by, const lane_t *lane, int probe);
 
 /* SET key value, or MSET with `npairs` pairs (the first key's bulk header at buf[p]),
  * through the write lane: 1 if done (or, with `probe`, if it would be done now), 0 if

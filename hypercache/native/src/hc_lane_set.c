@@ -1,5 +1,5 @@
-/* hc_lane_set.c - SET key value through the lane: what Keyspace.set does for a plain
- * string over a key that has no TTL and no value of another type, done in C.
+/* hc_lane_set.c - SET, MSET, INCR and DECR through the lane: what Keyspace.set does for
+ * a plain string over a key that has no TTL and no value of another type, done in C.
  *
  * Per write, mirroring keyspace.py (_store), coldtier.py (write, became_live), engine.py
  * (put), wal.py (append_put) and memtable.py (put):
@@ -12,7 +12,9 @@
  *   - the hot tier: slot dict[key] = value, a new live key inserted in the filter;
  *   - the counters the caller then applies (lane_writes_t).
  */
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hc_lane.h"
@@ -123,17 +125,35 @@ static long long bulk_at(const char *buf, Py_ssize_t *p) {
     return len;
 }
 
-/* One key-value pair (the key's bulk header at buf[*p]; *p moves past the value): 1 if
- * set (with `probe`: if it could be set now), 0 if the ordinary path must, -1 on error. */
-static int set_one(const char *buf, Py_ssize_t *p, const lane_t *lane, int probe) {
+/* The integer string2ll reads in s[0..n) (numbers.parse_int's rules: an optional '-',
+ * no leading zero, no "-0", at most 20 bytes, within 64 bits) into *v; 0 if none. */
+static int read_int64(const char *s, Py_ssize_t n, long long *v) {
+    if (n == 0 || n > 20) return 0;
+    int negative = s[0] == '-';
+    Py_ssize_t i = negative;
+    if (i == n || (s[i] == '0' && (n > 1))) return 0; /* a lone '-', a leading zero, "-0" */
+    unsigned long long u = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (u > (ULLONG_MAX - d) / 10) return 0;
+        u = u * 10 + d;
+    }
+    if (negative ? u > (unsigned long long)LLONG_MAX + 1 : u > (unsigned long long)LLONG_MAX) return 0;
+    *v = negative ? (long long)(0 - u) : (long long)u;
+    return 1;
+}
+
+/* Write the key at[0..klen) as Keyspace.set would: value vat[0..vlen), or with `by`
+ * non-zero (INCR/DECR) its integer plus `by` (into *number; an absent key counts as
+ * 0). 1 if written (with `probe`: if it could be now), 0 if the ordinary path must
+ * (a TTL entry, another type, a key the store may hold, not an integer, an overflow),
+ * -1 on error. */
+static int write_key(const lane_t *lane, const char *at, long long klen, const char *vat, long long vlen,
+                     long long by, long long *number, int probe) {
     static PyObject *insert_name = NULL;
     lane_writes_t *w = lane->writes;
-    long long klen = bulk_at(buf, p);
-    const char *at = buf + *p;
-    *p += klen + 2;
-    long long vlen = bulk_at(buf, p);
-    const char *vat = buf + *p;
-    *p += vlen + 2;
+    char digits[24];
     uint16_t slot = hc_key_slot((const uint8_t *)at, (size_t)klen);
     PyObject *dict = PyList_GET_ITEM(lane->slots, slot);
     if (!PyDict_CheckExact(dict)) return 0;
@@ -152,6 +172,14 @@ static int set_one(const char *buf, Py_ssize_t *p, const lane_t *lane, int probe
         int maybe = hc_lane_filter_contains(lane->filter, at, (Py_ssize_t)klen);
         if (maybe != 0) goto out; /* the store may hold it: whether it is live needs a read */
     }
+    if (by != 0) {
+        long long v = 0;
+        if (old != NULL && !read_int64(PyBytes_AS_STRING(old), PyBytes_GET_SIZE(old), &v)) goto out;
+        if ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by)) goto out; /* overflow */
+        *number = v + by;
+        vlen = snprintf(digits, sizeof digits, "%lld", *number);
+        vat = digits;
+    }
     rc = 1;
     if (probe) goto out;
     value = PyBytes_FromStringAndSize(vat, (Py_ssize_t)vlen);
@@ -169,6 +197,9 @@ static int set_one(const char *buf, Py_ssize_t *p, const lane_t *lane, int probe
         if (memtable_put(w, ikey, value, seq) < 0) goto fail;
         w->user_bytes += klen + vlen;
         w->live += is_new;
+        /* as many filter look-ups as the Python path makes: a SET's check; for an INCR
+         * also its read and keep_ttl's exists() */
+        w->negatives += is_new ? (by != 0 ? 3 : 1) : 0;
         if (is_new) { /* cold.became_live: into the keyspace filter */
             if (insert_name == NULL && (insert_name = PyUnicode_InternFromString("insert")) == NULL) goto fail;
             PyObject *done = PyObject_CallMethodOneArg(lane->filter, insert_name, key);
@@ -195,6 +226,30 @@ out:
     Py_XDECREF(value);
     Py_XDECREF(ikey);
     return rc;
+}
+
+/* One key-value pair (the key's bulk header at buf[*p]; *p moves past the value). */
+static int set_one(const char *buf, Py_ssize_t *p, const lane_t *lane, int probe) {
+    long long klen = bulk_at(buf, p);
+    const char *at = buf + *p;
+    *p += klen + 2;
+    long long vlen = bulk_at(buf, p);
+    const char *vat = buf + *p;
+    *p += vlen + 2;
+    return write_key(lane, at, klen, vat, vlen, 0, NULL, probe);
+}
+
+int hc_lane_incr(const char *buf, Py_ssize_t p, long long by, const lane_t *lane, int probe) {
+    long long klen = bulk_at(buf, &p);
+    long long number = 0;
+    int rc = write_key(lane, buf + p, klen, NULL, 0, by, &number, probe);
+    if (rc != 1 || probe) return rc;
+    char line[32];
+    int n = snprintf(line, sizeof line, ":%lld\r\n", number);
+    Py_ssize_t at = PyByteArray_GET_SIZE(lane->reply);
+    if (PyByteArray_Resize(lane->reply, at + n) < 0) return -1;
+    memcpy(PyByteArray_AS_STRING(lane->reply) + at, line, (size_t)n);
+    return 1;
 }
 
 int hc_lane_set(const char *buf, Py_ssize_t p, Py_ssize_t npairs, const lane_t *lane, int probe) {

@@ -156,22 +156,28 @@ static int serve_keys(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t 
     return rc;
 }
 
-/* 1 if the request's first bulk (header at buf[p]) is GET, 2 if MGET, 3 if SET, 4 if
- * MSET (any case), else 0;
+/* The command code (hc_lane.h) of the request's first bulk (header at buf[p]) if it is
+ * a command the lane knows (any case), else 0;
  * *after is then where its next bulk's header starts. */
 static int lane_command(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t *after) {
     Py_ssize_t q;
     long long len = read_header(buf, p, end, '$', &q);
     *after = q + len + 2;
     if (len == 3 && (buf[q + 1] | 0x20) == 'e' && (buf[q + 2] | 0x20) == 't') {
-        if ((buf[q] | 0x20) == 'g') return 1;
-        if ((buf[q] | 0x20) == 's') return 3;
+        if ((buf[q] | 0x20) == 'g') return LANE_GET;
+        if ((buf[q] | 0x20) == 's') return LANE_SET;
         return 0;
     }
     if (len == 4 && (buf[q] | 0x20) == 'm' && (buf[q + 2] | 0x20) == 'e' && (buf[q + 3] | 0x20) == 't') {
-        if ((buf[q + 1] | 0x20) == 'g') return 2;
-        if ((buf[q + 1] | 0x20) == 's') return 4;
+        if ((buf[q + 1] | 0x20) == 'g') return LANE_MGET;
+        if ((buf[q + 1] | 0x20) == 's') return LANE_MSET;
     }
+    if (len == 4 && (buf[q + 1] | 0x20) == 'n' && (buf[q + 2] | 0x20) == 'c' && (buf[q + 3] | 0x20) == 'r' &&
+        (buf[q] | 0x20) == 'i')
+        return LANE_INCR;
+    if (len == 4 && (buf[q + 1] | 0x20) == 'e' && (buf[q + 2] | 0x20) == 'c' && (buf[q + 3] | 0x20) == 'r' &&
+        (buf[q] | 0x20) == 'd')
+        return LANE_DECR;
     return 0;
 }
 
@@ -183,7 +189,7 @@ static int unpack_lane(PyObject *t, lane_t *lane) {
         PyList_GET_SIZE(PyTuple_GET_ITEM(t, 6)) != LANE_TOTALS) {
         PyErr_SetString(PyExc_TypeError,
                         "lane: (slots: list of 16384 dicts, expires: dict, reply: bytearray, recency: bool, "
-                        "filter: CuckooFilter | None, resp3: bool, totals: list of 10 ints)");
+                        "filter: CuckooFilter | None, resp3: bool, totals: list of 14 ints)");
         return -1;
     }
     lane->slots = PyTuple_GET_ITEM(t, 0);
@@ -205,7 +211,7 @@ static int unpack_shared(PyObject *t, lane_t *lane) {
         !PyList_Check(PyTuple_GET_ITEM(t, 4)) || PyList_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != LANE_TOTALS) {
         PyErr_SetString(PyExc_TypeError,
                         "shared: (slots: list of 16384 dicts, expires: dict, recency: bool, "
-                        "filter: CuckooFilter | None, totals: list of 10 ints)");
+                        "filter: CuckooFilter | None, totals: list of 14 ints)");
         return -1;
     }
     lane->slots = PyTuple_GET_ITEM(t, 0);
@@ -238,9 +244,12 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
         if (i < count) break;
         Py_ssize_t keys_at;
         int which = lane != NULL && count >= 2 ? lane_command(buf, p, end, &keys_at) : 0;
-        if (which == 1 && count != 2) which = 0; /* GET's arity error: the ordinary path */
-        if (which == 3 && (count != 3 || lane->writes == NULL)) which = 0; /* SET's options, or closed */
-        if (which == 4 && (count < 3 || count % 2 == 0 || lane->writes == NULL)) which = 0; /* arity, closed */
+        /* arity errors, SET's options and a closed write lane: the ordinary path */
+        if (which == LANE_GET && count != 2) which = 0;
+        if (which >= LANE_SET && lane->writes == NULL) which = 0;
+        if (which == LANE_SET && count != 3) which = 0;
+        if (which == LANE_MSET && count % 2 == 0) which = 0;
+        if ((which == LANE_INCR || which == LANE_DECR) && count != 2) which = 0;
         if (which) {
             /* Replies go out in request order: a request the lane would answer that
              * follows requests still to be run waits for the next call, made once the
@@ -249,29 +258,23 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
             struct timespec t0, t1;
             clock_gettime(CLOCK_MONOTONIC, &t0);
             Py_ssize_t nulls = 0;
-            int rc = which >= 3 ? hc_lane_set(buf, keys_at, (Py_ssize_t)(count - 1) / 2, lane, pending)
-                                : serve_keys(buf, keys_at, end, (Py_ssize_t)count - 1, which == 2, lane, pending, &nulls);
+            int rc;
+            if (which == LANE_GET || which == LANE_MGET)
+                rc = serve_keys(buf, keys_at, end, (Py_ssize_t)count - 1, which == LANE_MGET, lane, pending, &nulls);
+            else if (which == LANE_SET || which == LANE_MSET)
+                rc = hc_lane_set(buf, keys_at, (Py_ssize_t)(count - 1) / 2, lane, pending);
+            else
+                rc = hc_lane_incr(buf, keys_at, which == LANE_INCR ? 1 : -1, lane, pending);
             if (rc < 0) return -1;
             if (rc == 1 && pending) break;
             if (rc == 1) {
                 clock_gettime(CLOCK_MONOTONIC, &t1);
                 long long ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
-                if (which == 1) {
-                    counts->gets++;
-                    counts->get_ns += ns;
-                } else if (which == 2) {
-                    counts->mgets++;
-                    counts->mget_ns += ns;
-                } else if (which == 3) {
-                    counts->sets++;
-                    counts->set_ns += ns;
-                } else {
-                    counts->msets++;
-                    counts->mset_ns += ns;
-                }
-                if (which < 3) {
-                    counts->keys_read += count - 1;
-                    counts->absent += nulls;
+                counts->totals[2 * which]++;
+                counts->totals[2 * which + 1] += ns;
+                if (which == LANE_GET || which == LANE_MGET) {
+                    counts->totals[0] += count - 1;
+                    counts->totals[1] += nulls;
                 }
                 counts->last = which;
                 pos = q;
@@ -300,16 +303,7 @@ static Py_ssize_t parse_requests(const char *buf, Py_ssize_t pos, Py_ssize_t end
 
 /* Sum what two parses answered (for one update of the totals). */
 static void add_to(lane_counts_t *sum, const lane_counts_t *c) {
-    sum->gets += c->gets;
-    sum->mgets += c->mgets;
-    sum->keys_read += c->keys_read;
-    sum->absent += c->absent;
-    sum->sets += c->sets;
-    sum->msets += c->msets;
-    sum->get_ns += c->get_ns;
-    sum->mget_ns += c->mget_ns;
-    sum->set_ns += c->set_ns;
-    sum->mset_ns += c->mset_ns;
+    for (int i = 0; i < LANE_TOTALS; i++) sum->totals[i] += c->totals[i];
     if (c->last) sum->last = c->last;
 }
 
@@ -326,12 +320,9 @@ static int add_to_list(PyObject *totals, const long long *add, Py_ssize_t n) {
     return 0;
 }
 
-/* Add the counts to `totals`: [gets, get_ns, mgets, mget_ns, keys_read, absent, sets,
- * set_ns, msets, mset_ns]. */
+/* Add the counts to the running `totals` (hc_lane.h's LANE_TOTALS layout). */
 static int add_counts(PyObject *totals, const lane_counts_t *c) {
-    long long add[LANE_TOTALS] = {c->gets, c->get_ns,   c->mgets, c->mget_ns, c->keys_read,
-                                  c->absent, c->sets, c->set_ns, c->msets, c->mset_ns};
-    return add_to_list(totals, add, LANE_TOTALS);
+    return c->last ? add_to_list(totals, c->totals, LANE_TOTALS) : 0; /* `last`: anything answered */
 }
 
 PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
@@ -354,7 +345,7 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
     }
     lane_counts_t c = {0};
     pos = parse_requests(buf, pos, end, args[2], max_bulk, with_lane ? &lane : NULL, &c);
-    if (pos < 0 || ((c.keys_read || c.sets || c.msets) && add_counts(lane.totals, &c) < 0)) return NULL;
+    if (pos < 0 || (add_counts(lane.totals, &c) < 0)) return NULL;
     if (!with_lane) return PyLong_FromSsize_t(pos);
     return Py_BuildValue("(ni)", pos, c.last);
 }
@@ -406,7 +397,7 @@ PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
     }
     lane_counts_t counts = {0};
     Py_ssize_t pos = parse_requests(PyBytes_AS_STRING(data), 0, n, args[2], max_bulk, &lane, &counts);
-    if (pos < 0 || ((counts.keys_read || counts.sets || counts.msets) && add_counts(lane.totals, &counts) < 0)) {
+    if (pos < 0 || add_counts(lane.totals, &counts) < 0) {
         Py_DECREF(data);
         return NULL;
     }
@@ -444,10 +435,10 @@ static long item_long(PyObject *t, Py_ssize_t i) {
 static int unpack_writes(PyObject *t, lane_writes_t *w) {
     if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 9 || !PyByteArray_Check(PyTuple_GET_ITEM(t, 4)) ||
         PyByteArray_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != HC_SLOT_COUNT || !PyList_Check(PyTuple_GET_ITEM(t, 5)) ||
-        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 5)) != 6) {
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 5)) != 7) {
         PyErr_SetString(PyExc_TypeError,
                         "writes: (memtable, list_add, wal: bytearray, Record, occupied: bytearray(16384), "
-                        "deltas: list of 6 ints, base_seq, hot_overhead, mem_overhead)");
+                        "deltas: list of 7 ints, base_seq, hot_overhead, mem_overhead)");
         return -1;
     }
     memset(w, 0, sizeof(*w));
@@ -475,8 +466,8 @@ static int unpack_writes(PyObject *t, lane_writes_t *w) {
 /* Add what the writes changed to their deltas list (on every way out of lane_round:
  * the seqs are taken and the WAL buffer holds the records, error or not). */
 static int settle_writes(const lane_writes_t *w) {
-    long long add[6] = {w->writes, w->mem_bytes, w->user_bytes, w->live, w->hot, w->used};
-    return add_to_list(w->deltas, add, 6);
+    long long add[7] = {w->writes, w->mem_bytes, w->user_bytes, w->live, w->hot, w->used, w->negatives};
+    return add_to_list(w->deltas, add, 7);
 }
 
 /* Append fd << 1 | wrote to `pending`: a client served whole whose replies wait for the
@@ -592,7 +583,7 @@ done:
      * raised above waits while the sums go in). */
     PyObject *type, *value, *trace;
     PyErr_Fetch(&type, &value, &trace);
-    if ((sum.keys_read || sum.sets || sum.msets) && add_counts(lane.totals, &sum) < 0) Py_CLEAR(result);
+    if (add_counts(lane.totals, &sum) < 0) Py_CLEAR(result);
     if (lane.writes != NULL && settle_writes(lane.writes) < 0) Py_CLEAR(result);
     if (type != NULL) {
         Py_CLEAR(result);

@@ -23,9 +23,9 @@
  * the keyspace's 16384 per-slot dicts, its expiry dict, the client's reply buffer,
  * whether the slot dicts are kept in LRU order, the keyspace cuckoo filter (None for a
  * pure cache, whose memory holds every key), the client's protocol, and the server's
- * running sums of what the lane answered ([gets, get_ns, mgets, mget_ns, keys_read,
- * absent, sets, set_ns, msets, mset_ns], counted into its statistics by the caller;
- * SETs and MSETs only through lane_round's write lane). For each key of a `GET key` or
+ * running sums of what the lane answered (hc_lane.h's LANE_TOTALS ints: keys read,
+ * nulls, then calls and ns per command code), counted into its statistics by the
+ * caller; the writes only through lane_round's write lane). For each key of a `GET key` or
  * an `MGET key...` (at most 64 keys) the lane knows the answer when the key has no
  * expiry entry and either its slot's dict holds a bytes value (the key is then moved to
  * its dict's end under `recency`) or no dict holds it and the filter rules it out (a
@@ -61,16 +61,17 @@ PyObject *hc_recv_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs
  * nothing pending), one recv of at most `size` bytes parsed with the lane. shared =
  * (slots, expires, recency, filter, totals) is the keyspace's part of the lane (see
  * parse_multibulk). Each client whose read the lane answered whole is appended to
- * `touched` as fd << 3 | last (the last request answered: 1 GET, 2 MGET, 3 SET, 4 MSET) and
+ * `touched` as fd << 3 | last (the last request answered: its command code, hc_lane.h) and
  * its bytes are summed in bytes_in and bytes_out; what the lane answered is added to
  * `totals`.
  *
- * `writes` (None: closed) opens the write lane: SET key value and MSET as hc_lane.h says, over
+ * `writes` (None: closed) opens the write lane: SET key value, MSET, INCR and DECR as
+ * hc_lane.h says, over
  * (memtable, list_add, wal, Record, occupied, deltas, base_seq, hot_overhead,
  * mem_overhead): the active memtable's SortedDict and its _list_add, the WAL's buffer,
- * the record type, the keyspace's occupied-slot bytearray, a list of 6 ints the call
+ * the record type, the keyspace's occupied-slot bytearray, a list of 7 ints the call
  * adds its changes to ([writes, memtable bytes, user bytes, live keys, keys in memory,
- * hot-tier bytes]: the caller applies them at once), the store's last_seq, and the two
+ * hot-tier bytes, filter negatives]: the caller applies them at once), the store's last_seq, and the two
  * entry overheads. memtable, list_add, wal and Record are None for a pure cache.
  *
  * Replies are sent at once only with `send` (the round has written nothing yet) and
