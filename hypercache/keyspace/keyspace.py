@@ -176,11 +176,13 @@ class Keyspace:
 
     def hot_tier_write_view(self, deltas: list[int]) -> tuple | None:
         """The native write lane's argument (lane_round's `writes`, hc_resp.h), or None
-        while every SET must take the ordinary path: under a memory limit (eviction and
-        -OOM are decided write by write), while a WATCH or a write listener must see each
-        write, or while the store refuses writes. The lane adds what it changed to
-        `deltas`; apply_lane_writes must take them in right after each call."""
-        if self.maxmemory or self._watchers or self.write_listener is not None:
+        while every write must take the ordinary path: a pure cache under a memory limit
+        (-OOM is decided write by write; over a store nothing is refused and values
+        leave memory after the round, as for the ordinary path), while a WATCH or a
+        write listener must see each write, or while the store refuses writes. The lane
+        adds what it changed to `deltas`; apply_lane_writes must take them in right
+        after each call."""
+        if (self.maxmemory and self._cold is None) or self._watchers or self.write_listener is not None:
             return None
         cold = self._cold
         if cold is None:
