@@ -1,4 +1,4 @@
-"""The lane: GETs and MGETs of strings in memory answered by the C request parser itself.
+"""The lane: the commonest requests answered by the C request parser itself.
 
 A GET that hits the hot tier is the server's most common request and its cheapest
 work: a dict look-up and a bulk reply. Through `execute` it costs ~5 µs of Python
@@ -8,18 +8,31 @@ answers only what `Keyspace._fetch` would answer without reading the store and w
 side effects beyond its LRU touch: for a key with no expiry entry, the bytes value in
 its slot's dict, or a null when no dict holds it and the keyspace filter rules it out
 (an MGET of up to 64 keys only when every key is answered so). Everything else (TTLs,
-other types, keys the filter may hold) takes the ordinary path. The reactor's reads go
-through the lane too (native recv_lane) while a client's reader holds nothing, and what
-the lane answered is counted into the statistics once a round (count_lane_calls).
+other types, keys the filter may hold) takes the ordinary path.
 
-The lane is open to a client only while nothing else would have to see its GETs:
+The write lane (hc_lane_set.c, only through the reactor's lane_round) does the same for
+SET key value, MSET, INCR and DECR: what Keyspace.set does for a key with no expiry
+entry whose value in memory is a string, or that the filter rules out (the WAL record,
+the memtable entry through the SortedDict's own insertion, the hot tier, the filter).
+Keyspace.hot_tier_write_view says when it is open; apply_lane_writes takes in its
+counters after each call.
+
+How requests get there: while a client is quiet (nothing pending), the reactor hands
+its read events to native lane_round, which reads, answers and sends without Python
+per client (replies that depend on a write wait for the round's WAL write, then go out
+through native send_lane_replies); otherwise reads go through native recv_lane or the
+Python reader with the lane. What the lane answered is counted into the statistics
+once a round and before any other command runs (count_lane_calls).
+
+The lane is open to a client only while nothing else would have to see its commands:
 authenticated, not inside MULTI, no MONITOR client, not loading, and no slow-log or
 latency-monitor threshold under LANE_MIN_SLOW_USEC (a dict look-up never takes that
-long, so no call the lane answers would have been logged).
+long, so no call the lane answers would have been logged); the write lane also not
+while a WATCH or a write listener must see each write.
 
-Whatever later changes what a GET must see (cluster routing: MOVED/ASK for a slot this
-node does not serve; CLIENT PAUSE; ACL key patterns) must close the lane for it here, or
-teach hc_resp.c's serve_keys the same rule.
+Whatever later changes what a command must see (cluster routing: MOVED/ASK for a slot
+this node does not serve; CLIENT PAUSE; ACL key patterns; keyspace notifications) must
+close the lane for it here, or teach hc_resp.c and hc_lane_set.c the same rule.
 """
 
 from __future__ import annotations
