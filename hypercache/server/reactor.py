@@ -37,7 +37,7 @@ from trio.lowlevel import notify_closing, wait_readable
 from hypercache.commands.context import ServerState
 from hypercache.commands.fastlane import LANE_COMMANDS, count_lane_calls, lane_answered, lane_open
 from hypercache.native import lane_round, send_lane_replies
-from hypercache.server.connection import RECV_EOF, RECV_SENT, RECV_SIZE, Connection
+from hypercache.server.connection import LANE_RECV_SIZE, RECV_EOF, RECV_SENT, Connection
 
 log = logging.getLogger("hypercache.server")
 
@@ -150,7 +150,7 @@ class Reactor:
         may_send = storage is None or state.persistence.handed_seq == storage.last_seq
         try:
             i, nread, rest, requests, last, sent, bytes_in, bytes_out, wrote = lane_round(
-                ready, start, self.lanes, keyspace.hot_tier_shared_view(state.lane_totals), RECV_SIZE,
+                ready, start, self.lanes, keyspace.hot_tier_shared_view(state.lane_totals), LANE_RECV_SIZE,
                 self._touched, may_send, keyspace.hot_tier_write_view(deltas), self._pending)
         except Exception:  # a bug in the lane must not take the server down
             log.exception("the native lane failed; every client takes the ordinary path from now on")
