@@ -10,7 +10,7 @@ its slot's dict, or a null when no dict holds it and the keyspace filter rules i
 (an MGET of up to 64 keys only when every key is answered so). Everything else (TTLs,
 other types, keys the filter may hold) takes the ordinary path.
 
-The write lane (hc_lane_set.c, only through the reactor's lane_round) does the same for
+The write lane (hc_lane_set.c) does the same for
 SET key value, MSET, INCR and DECR: what Keyspace.set does for a key with no expiry
 entry whose value in memory is a string, or that the filter rules out (the WAL record,
 the memtable entry through the SortedDict's own insertion, the hot tier, the filter).
@@ -54,7 +54,7 @@ def lane_for(ctx: Context, reply: bytearray) -> tuple | None:
     server = ctx.server
     if ctx.multi is not None or not ctx.authenticated or not lane_open(server):
         return None
-    return ctx.keyspace.hot_tier_view(reply, ctx.proto == 3, server.lane_totals)
+    return ctx.keyspace.hot_tier_view(reply, ctx.proto == 3, server.lane_totals, server.lane_deltas)
 
 
 # By the command codes the native lane reports (hc_lane.h: LANE_GET ...).

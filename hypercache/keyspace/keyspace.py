@@ -158,15 +158,17 @@ class Keyspace:
             slot[key] = value
         return value
 
-    def hot_tier_view(self, reply: bytearray, resp3: bool, totals: list[int]) -> tuple:
+    def hot_tier_view(self, reply: bytearray, resp3: bool, totals: list[int], deltas: list[int]) -> tuple:
         """The native lane's view of the keyspace (commands/fastlane.py, hc_resp.h): the
         slot dicts, the expiry map, the reply buffer, whether dicts keep LRU order, the
-        keyspace filter (None without a store), the protocol and the running sums the
-        lane adds what it answers to. The lane answers a key
+        keyspace filter (None without a store), the protocol, the running sums the
+        lane adds what it answers to, and the write lane's view (hot_tier_write_view
+        over `deltas`, None while closed). The lane answers a key
         only where `_fetch` would return a bytes value from memory, or None without
         reading the store (no TTL entry, and the filter rules the key out)."""
         cold = self._cold
-        return (self._slots, self._expires, reply, self._recency, None if cold is None else cold.filter, resp3, totals)
+        return (self._slots, self._expires, reply, self._recency, None if cold is None else cold.filter, resp3, totals,
+                self.hot_tier_write_view(deltas))
 
     def hot_tier_shared_view(self, totals: list[int]) -> tuple:
         """hot_tier_view without a client's part (its reply buffer and protocol): the

@@ -101,8 +101,18 @@ class Connection:
             self.handle_input(data)
             return RECV_REPLY
         requests: list[list[bytes]] = []
-        nread, rest, last, sent = recv_lane(self.fd, RECV_SIZE, requests, reader.fast_max_bulk, lane, send_now)
+        try:
+            nread, rest, last, sent = recv_lane(self.fd, RECV_SIZE, requests, reader.fast_max_bulk, lane, send_now)
+        finally:
+            self._take_lane_writes()
         return self.lane_read(nread, rest, requests, last, sent)
+
+    def _take_lane_writes(self) -> None:
+        """What the write lane did during the last native call, into the keyspace and
+        the store (at once: nothing may run before)."""
+        server = self.ctx.server
+        if server.lane_deltas[0]:
+            server.keyspace.apply_lane_writes(server.lane_deltas)
 
     def lane_read(self, nread: int, rest: bytes, requests: list[list[bytes]], last: int, sent: int) -> int:
         """Carry on with a read the native lane made (recv_lane, or the reactor's
@@ -167,7 +177,10 @@ class Connection:
             # each step's requests run before the next is read (AUTH, MULTI or MONITOR
             # among them decide how the rest is read and whether the lane stays open).
             reader.authenticated = ctx.authenticated
-            requests = reader.read_requests(lane_for(ctx, out))
+            try:
+                requests = reader.read_requests(lane_for(ctx, out))
+            finally:
+                self._take_lane_writes()
             if reader.lane_last:
                 ctx.last_command = LANE_COMMANDS[reader.lane_last]
                 reader.lane_last = 0

@@ -67,7 +67,6 @@ class Reactor:
         self.lanes: dict[int, tuple[bytearray, bool, int]] = {}
         self._touched: list[int] = []  # lane_round's list of the clients it served
         self._pending: list[int] = []  # ... and of those whose replies wait for the WAL write
-        self._deltas = [0] * 7  # what the write lane changed, for Keyspace.apply_lane_writes
         self._unsent: list[int] = []  # lane clients whose replies go out after the WAL write
         self.lane_failed = False  # set if lane_round ever raised (a bug): not used again
 
@@ -146,7 +145,7 @@ class Reactor:
         they could depend on wait in the process); the rest wait in `served`."""
         state = self.state
         keyspace = state.keyspace
-        deltas = self._deltas
+        deltas = state.lane_deltas
         may_send = storage is None or state.persistence.handed_seq == storage.last_seq
         try:
             i, nread, rest, requests, last, sent, bytes_in, bytes_out, wrote = lane_round(

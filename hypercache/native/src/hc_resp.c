@@ -181,16 +181,62 @@ static int lane_command(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_
     return 0;
 }
 
+static int add_to_list(PyObject *totals, const long long *add, Py_ssize_t n);
+
+/* lane_writes_t from a `writes` tuple (see hc_resp.h, lane_round); 0, or -1 with an error. */
+static int unpack_writes(PyObject *t, lane_writes_t *w) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 9 || !PyByteArray_Check(PyTuple_GET_ITEM(t, 4)) ||
+        PyByteArray_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != HC_SLOT_COUNT || !PyList_Check(PyTuple_GET_ITEM(t, 5)) ||
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 5)) != 7) {
+        PyErr_SetString(PyExc_TypeError,
+                        "writes: (memtable, list_add, wal: bytearray, Record, occupied: bytearray(16384), "
+                        "deltas: list of 7 ints, base_seq, hot_overhead, mem_overhead)");
+        return -1;
+    }
+    memset(w, 0, sizeof(*w));
+    PyObject *memtable = PyTuple_GET_ITEM(t, 0);
+    if (memtable != Py_None) {
+        if (!PyDict_Check(memtable) || !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) ||
+            !PyType_Check(PyTuple_GET_ITEM(t, 3)) ||
+            !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(t, 3), &PyTuple_Type)) {
+            PyErr_SetString(PyExc_TypeError, "writes: a SortedDict memtable, a bytearray WAL buffer, a tuple type");
+            return -1;
+        }
+        w->memtable = memtable;
+        w->list_add = PyTuple_GET_ITEM(t, 1);
+        w->wal = PyTuple_GET_ITEM(t, 2);
+        w->record_type = PyTuple_GET_ITEM(t, 3);
+    }
+    w->occupied = PyTuple_GET_ITEM(t, 4);
+    w->deltas = PyTuple_GET_ITEM(t, 5);
+    w->base_seq = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 6));
+    w->hot_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 7));
+    w->mem_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 8));
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+/* Add what the writes changed to their deltas list (on every way out of lane_round:
+ * the seqs are taken and the WAL buffer holds the records, error or not). */
+static int settle_writes(const lane_writes_t *w) {
+    long long add[7] = {w->writes, w->mem_bytes, w->user_bytes, w->live, w->hot, w->used, w->negatives};
+    return add_to_list(w->deltas, add, 7);
+}
+
 /* lane_t from the Python lane tuple (see hc_resp.h); 0, or -1 with TypeError. */
-static int unpack_lane(PyObject *t, lane_t *lane) {
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 7 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
+static int unpack_lane(PyObject *t, lane_t *lane, lane_writes_t *writes) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < 7 || PyTuple_GET_SIZE(t) > 8 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
         PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
         !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) || !PyList_Check(PyTuple_GET_ITEM(t, 6)) ||
         PyList_GET_SIZE(PyTuple_GET_ITEM(t, 6)) != LANE_TOTALS) {
         PyErr_SetString(PyExc_TypeError,
                         "lane: (slots: list of 16384 dicts, expires: dict, reply: bytearray, recency: bool, "
-                        "filter: CuckooFilter | None, resp3: bool, totals: list of 14 ints)");
+                        "filter: CuckooFilter | None, resp3: bool, totals: list of 14 ints[, writes])");
         return -1;
+    }
+    lane->writes = NULL;
+    if (PyTuple_GET_SIZE(t) == 8 && PyTuple_GET_ITEM(t, 7) != Py_None) { /* the write lane open */
+        if (unpack_writes(PyTuple_GET_ITEM(t, 7), writes) < 0) return -1;
+        lane->writes = writes;
     }
     lane->slots = PyTuple_GET_ITEM(t, 0);
     lane->expires = PyTuple_GET_ITEM(t, 1);
@@ -199,7 +245,6 @@ static int unpack_lane(PyObject *t, lane_t *lane) {
     lane->filter = PyTuple_GET_ITEM(t, 4);
     lane->resp3 = PyObject_IsTrue(PyTuple_GET_ITEM(t, 5));
     lane->totals = PyTuple_GET_ITEM(t, 6);
-    lane->writes = NULL;
     return lane->recency < 0 || lane->resp3 < 0 ? -1 : 0;
 }
 
@@ -325,6 +370,21 @@ static int add_counts(PyObject *totals, const lane_counts_t *c) {
     return c->last ? add_to_list(totals, c->totals, LANE_TOTALS) : 0; /* `last`: anything answered */
 }
 
+/* What was answered and written is counted whatever happened after it: the counts into
+ * the totals, the writes' sums into their deltas (an error raised before waits while
+ * they go in). Returns `result`, or NULL with the error. */
+static PyObject *account(const lane_t *lane, const lane_counts_t *c, PyObject *result) {
+    PyObject *type, *value, *trace;
+    PyErr_Fetch(&type, &value, &trace);
+    if (add_counts(lane->totals, c) < 0) Py_CLEAR(result);
+    if (lane->writes != NULL && settle_writes(lane->writes) < 0) Py_CLEAR(result);
+    if (type != NULL) {
+        Py_CLEAR(result);
+        PyErr_Restore(type, value, trace);
+    }
+    return result;
+}
+
 PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
     if ((nargs != 4 && nargs != 5) || !PyBytes_Check(args[0]) || !PyList_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError,
@@ -332,8 +392,9 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
         return NULL;
     }
     lane_t lane;
+    lane_writes_t writes;
     int with_lane = nargs == 5 && args[4] != Py_None;
-    if (with_lane && unpack_lane(args[4], &lane) < 0) return NULL;
+    if (with_lane && unpack_lane(args[4], &lane, &writes) < 0) return NULL;
     const char *buf = PyBytes_AS_STRING(args[0]);
     Py_ssize_t end = PyBytes_GET_SIZE(args[0]);
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
@@ -345,9 +406,8 @@ PyObject *hc_parse_multibulk(PyObject *Py_UNUSED(module), PyObject *const *args,
     }
     lane_counts_t c = {0};
     pos = parse_requests(buf, pos, end, args[2], max_bulk, with_lane ? &lane : NULL, &c);
-    if (pos < 0 || (add_counts(lane.totals, &c) < 0)) return NULL;
-    if (!with_lane) return PyLong_FromSsize_t(pos);
-    return Py_BuildValue("(ni)", pos, c.last);
+    if (!with_lane) return pos < 0 ? NULL : PyLong_FromSsize_t(pos);
+    return account(&lane, &c, pos < 0 ? NULL : Py_BuildValue("(ni)", pos, c.last));
 }
 
 /* Send the lane's replies in `reply` (a bytearray) on the non-blocking socket `fd` and
@@ -376,7 +436,8 @@ PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
     int may_send = PyObject_IsTrue(args[5]);
     if (may_send < 0) return NULL;
     lane_t lane;
-    if (unpack_lane(args[4], &lane) < 0) return NULL;
+    lane_writes_t writes;
+    if (unpack_lane(args[4], &lane, &writes) < 0) return NULL;
     int fd = (int)PyLong_AsLong(args[0]);
     Py_ssize_t size = PyLong_AsSsize_t(args[1]);
     long long max_bulk = PyLong_AsLongLong(args[3]);
@@ -396,32 +457,31 @@ PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
         return PyErr_SetFromErrno(PyExc_OSError); /* EAGAIN: BlockingIOError, as socket.recv */
     }
     lane_counts_t counts = {0};
+    PyObject *result = NULL, *rest = NULL;
     Py_ssize_t pos = parse_requests(PyBytes_AS_STRING(data), 0, n, args[2], max_bulk, &lane, &counts);
-    if (pos < 0 || add_counts(lane.totals, &counts) < 0) {
-        Py_DECREF(data);
-        return NULL;
-    }
+    if (pos < 0) goto done;
     /* Everything read answered by the lane, and nothing else waits to go out first: the
-     * replies are sent here (the caller said whether they may go out before the round's
-     * WAL write, i.e. whether the round has written nothing yet). */
+     * replies are sent here if the caller says they may go out before the round's WAL
+     * write (the round has written nothing yet) and this read wrote nothing either. */
+    int wrote = lane.writes != NULL && lane.writes->memtable != NULL && lane.writes->writes > 0;
     Py_ssize_t sent = 0;
-    if (may_send && pos == n && n > 0 && PyList_GET_SIZE(args[2]) == 0 && PyByteArray_GET_SIZE(lane.reply) > 0) {
+    if (may_send && !wrote && pos == n && n > 0 && PyList_GET_SIZE(args[2]) == 0 &&
+        PyByteArray_GET_SIZE(lane.reply) > 0) {
         sent = send_reply(fd, lane.reply);
-        if (sent < 0) {
-            Py_DECREF(data);
-            return NULL;
-        }
+        if (sent < 0) goto done;
     }
-    PyObject *rest;
     if (pos == 0) {
         rest = data; /* nothing taken: the whole read (EOF: b"") */
-        if (_PyBytes_Resize(&rest, n) < 0) return NULL;
+        data = NULL;
+        if (_PyBytes_Resize(&rest, n) < 0) goto done; /* frees rest on failure */
     } else {
         rest = PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + pos, n - pos);
-        Py_DECREF(data);
-        if (rest == NULL) return NULL;
+        if (rest == NULL) goto done;
     }
-    return Py_BuildValue("(nNin)", (Py_ssize_t)n, rest, counts.last, sent);
+    result = Py_BuildValue("(nNin)", (Py_ssize_t)n, rest, counts.last, sent); /* steals rest */
+done:
+    Py_XDECREF(data);
+    return account(&lane, &counts, result);
 }
 
 #define ROUND_READ_MAX (64 * 1024) /* lane_round's read buffer */
@@ -429,45 +489,6 @@ PyObject *hc_recv_lane(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ss
 /* A Python int from a tuple item as a C long; -1 with an error set if it is not one. */
 static long item_long(PyObject *t, Py_ssize_t i) {
     return PyLong_AsLong(PyTuple_GET_ITEM(t, i));
-}
-
-/* lane_writes_t from lane_round's `writes` tuple (see hc_resp.h); 0, or -1 with an error. */
-static int unpack_writes(PyObject *t, lane_writes_t *w) {
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 9 || !PyByteArray_Check(PyTuple_GET_ITEM(t, 4)) ||
-        PyByteArray_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != HC_SLOT_COUNT || !PyList_Check(PyTuple_GET_ITEM(t, 5)) ||
-        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 5)) != 7) {
-        PyErr_SetString(PyExc_TypeError,
-                        "writes: (memtable, list_add, wal: bytearray, Record, occupied: bytearray(16384), "
-                        "deltas: list of 7 ints, base_seq, hot_overhead, mem_overhead)");
-        return -1;
-    }
-    memset(w, 0, sizeof(*w));
-    PyObject *memtable = PyTuple_GET_ITEM(t, 0);
-    if (memtable != Py_None) {
-        if (!PyDict_Check(memtable) || !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) ||
-            !PyType_Check(PyTuple_GET_ITEM(t, 3)) ||
-            !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(t, 3), &PyTuple_Type)) {
-            PyErr_SetString(PyExc_TypeError, "writes: a SortedDict memtable, a bytearray WAL buffer, a tuple type");
-            return -1;
-        }
-        w->memtable = memtable;
-        w->list_add = PyTuple_GET_ITEM(t, 1);
-        w->wal = PyTuple_GET_ITEM(t, 2);
-        w->record_type = PyTuple_GET_ITEM(t, 3);
-    }
-    w->occupied = PyTuple_GET_ITEM(t, 4);
-    w->deltas = PyTuple_GET_ITEM(t, 5);
-    w->base_seq = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 6));
-    w->hot_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 7));
-    w->mem_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 8));
-    return PyErr_Occurred() ? -1 : 0;
-}
-
-/* Add what the writes changed to their deltas list (on every way out of lane_round:
- * the seqs are taken and the WAL buffer holds the records, error or not). */
-static int settle_writes(const lane_writes_t *w) {
-    long long add[7] = {w->writes, w->mem_bytes, w->user_bytes, w->live, w->hot, w->used, w->negatives};
-    return add_to_list(w->deltas, add, 7);
 }
 
 /* Append fd << 1 | wrote to `pending`: a client served whole whose replies wait for the

@@ -19,7 +19,8 @@
  *
  * parse_multibulk(buf, pos, out, max_bulk, lane) -> (pos, last)
  *
- * The same, with the lane: lane = (slots, expires, reply, recency, filter, resp3, totals):
+ * The same, with the lane: lane = (slots, expires, reply, recency, filter, resp3, totals
+ * [, writes]) (writes: the write lane's tuple, see lane_round, or None):
  * the keyspace's 16384 per-slot dicts, its expiry dict, the client's reply buffer,
  * whether the slot dicts are kept in LRU order, the keyspace cuckoo filter (None for a
  * pure cache, whose memory holds every key), the client's protocol, and the server's
