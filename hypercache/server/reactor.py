@@ -13,10 +13,13 @@ gives Redis's event-loop shape for free:
 
 Quiet clients (nothing pending, the lane open to them: commands/fastlane.py) sit in
 `lanes`, and the round hands runs of their read events to native lane_round, which
-reads, answers the GETs and MGETs it can and sends the replies without returning to
-Python per client; the first client it cannot finish (a write, another command, EOF)
-comes back to the ordinary path below with what was read. It runs only while the
-round has written nothing, so no reply goes out before the WAL bytes it could depend on.
+reads, answers what the lane can (GET, MGET, and SET, MSET, INCR, DECR through the
+write lane) and sends the replies without returning to Python per client; the first
+client it cannot finish (another command, EOF, a full socket) comes back to the
+ordinary path below with what was read. Replies go out at once only while the round
+has written nothing; after a write they wait for the round's WAL write and then go
+out through native send_lane_replies (or client by client when must_hold could hold
+them). After a round, a burst of further rounds waits on the epoll set directly (Reactor.run).
 
 The rest of the server stays trio: this is a task in the server's nursery, cancelled
 with it; accepting, the WAL syncer, background jobs and timers are tasks beside it. A
