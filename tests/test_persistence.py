@@ -124,6 +124,13 @@ def test_save_makes_a_snapshot_that_restores(tmp_path) -> None:
         assert client.get("before") == b"1" and client.get("after") is None
 
 
+def _exists_each(client: redis.Redis, keys: list[str]) -> list[int]:
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.exists(key)
+    return pipe.execute()
+
+
 def test_pure_cache_evicts_and_noeviction_refuses(tmp_path) -> None:
     with ServerProcess("--appendonly", "no", "--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru",
                        data_dir=str(tmp_path / "a")) as srv:
@@ -132,7 +139,11 @@ def test_pure_cache_evicts_and_noeviction_refuses(tmp_path) -> None:
             client.mset({f"k:{i}": b"x" * 200 for i in range(start, start + 500)})
         assert client.dbsize() < 20_000
         assert client.info("stats")["evicted_keys"] > 0
-        assert client.get("k:19999") == b"x" * 200  # the newest stays
+        # LRU is approximated per slot (a random slot gives up its oldest key); with
+        # ~0.4 keys per slot left here that is near random, so no single key is certain
+        # to stay, but the newest writes outlive the oldest by far.
+        alive = [bool(n) for n in _exists_each(client, [f"k:{i}" for i in range(20_000)])]
+        assert sum(alive[-500:]) >= 400 and sum(alive[:500]) <= 200, (sum(alive[-500:]), sum(alive[:500]))
         assert not os.path.exists(os.path.join(str(tmp_path / "a"), "store"))
     with ServerProcess("--appendonly", "no", "--maxmemory", "1mb", data_dir=str(tmp_path / "b")) as srv:
         client = crash_torture.wait_ready(srv.port)
