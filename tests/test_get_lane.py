@@ -192,7 +192,8 @@ def keyspace_snapshot(state: ServerState) -> dict:
 def store_snapshot(storage: Storage) -> tuple:
     """The store's state a write changes: seq, memtable, WAL buffer, byte counts."""
     mem = storage._mem
-    return (storage.last_seq, mem.last_seq, list(mem._data.items()), [type(r) for r in mem._data.values()],
+    items = list(mem.items())
+    return (storage.last_seq, mem.last_seq, items, [type(r) for _, r in items],
             mem.approximate_bytes, bytes(storage._wal.buffer), storage._wal._buf_seq,
             storage.counters.user_bytes_written)
 

@@ -188,13 +188,13 @@ class Keyspace:
             return None
         cold = self._cold
         if cold is None:
-            return (None, None, None, None, self._occupied, deltas, 0, ENTRY_OVERHEAD, 0)
+            return (None, None, None, None, self._occupied, deltas, 0, ENTRY_OVERHEAD, 0, 0)
         view = cold.lane_write_view()
         if view is None:
             return None
-        memtable, list_add, wal, record_type, last_seq, memtable_overhead = view
-        return (memtable, list_add, wal, record_type, self._occupied, deltas, last_seq, ENTRY_OVERHEAD,
-                memtable_overhead)
+        memtable, unsorted, wal, record_type, last_seq, memtable_overhead, bucket_overhead = view
+        return (memtable, unsorted, wal, record_type, self._occupied, deltas, last_seq, ENTRY_OVERHEAD,
+                memtable_overhead, bucket_overhead)
 
     def apply_lane_writes(self, deltas: list[int]) -> None:
         """Take in what the native write lane did ([writes, memtable bytes, user bytes,

@@ -31,6 +31,7 @@ from hypercache.storage.background import BackgroundWork
 from hypercache.storage.compaction import merge_newest
 from hypercache.storage.errors import StoreLockedError, WriteRefusedError
 from hypercache.storage.manifest import NUM_LEVELS, ManifestWriter, Version, VersionEdit
+from hypercache.storage.memtable import BUCKET_OVERHEAD
 from hypercache.storage.memtable import ENTRY_OVERHEAD as MEMTABLE_ENTRY_OVERHEAD
 from hypercache.storage.memtable import Memtable
 from hypercache.storage.options import StorageOptions
@@ -135,14 +136,15 @@ class Storage(BackgroundWork):
         return seq
 
     def lane_write_view(self) -> tuple:
-        """(memtable SortedDict, its _list_add, WAL buffer, Record, last_seq, the
-        memtable's per-entry overhead): what the
-        native write lane (hc_lane_set.c) writes PUTs of strings through, as `put` does;
+        """(memtable SortedDict, its unsorted keys by slot, WAL buffer, Record, last_seq,
+        the memtable's per-entry and per-slot-list overheads): what the native write
+        lane (hc_lane_set.c) writes PUTs of strings through, as `put` does;
         apply_lane_writes then takes in what it did. None while writes are refused."""
         if self._write_error is not None:
             return None
-        data, list_add = self._mem.lane_view()
-        return data, list_add, self._wal.buffer, Record, self._last_seq, MEMTABLE_ENTRY_OVERHEAD
+        data, unsorted = self._mem.lane_view()
+        return (data, unsorted, self._wal.buffer, Record, self._last_seq, MEMTABLE_ENTRY_OVERHEAD,
+                BUCKET_OVERHEAD)
 
     def apply_lane_writes(self, writes: int, memtable_bytes: int, user_bytes: int) -> None:
         """Take in `writes` PUTs the native write lane made (seqs last_seq+1 ..): their

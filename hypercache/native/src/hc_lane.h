@@ -10,13 +10,14 @@
  * sums to the Python objects right after the call (Keyspace.apply_lane_writes). */
 typedef struct {
     PyObject *memtable;    /* the active memtable's SortedDict (ikey -> Record); NULL: a pure cache */
-    PyObject *list_add;    /* that SortedDict's _list_add (a new key's place in its order) */
+    PyObject *unsorted;    /* that memtable's list of 16384 slots' lists of keys not yet in its order */
     PyObject *wal;         /* the WAL's buffer (bytearray) the records are appended to */
     PyObject *record_type; /* storage.records.Record (a tuple subclass) */
     PyObject *occupied;    /* the keyspace's bytearray: 1 where a slot's dict is not empty */
     PyObject *deltas;      /* list of 7 ints the sums below are added to */
     long long base_seq;    /* the store's last_seq before the call */
-    Py_ssize_t hot_overhead, mem_overhead; /* values.ENTRY_OVERHEAD, memtable.ENTRY_OVERHEAD */
+    /* values.ENTRY_OVERHEAD, memtable.ENTRY_OVERHEAD and memtable.BUCKET_OVERHEAD */
+    Py_ssize_t hot_overhead, mem_overhead, bucket_overhead;
     /* the sums: writes (seqs base_seq+1.. were used), memtable bytes, user bytes written,
      * live keys, keys in memory, hot-tier bytes, keyspace-filter negatives (the lookups
      * the Python path makes: one for a new key's SET, three for its INCR) */

@@ -185,25 +185,28 @@ static int add_to_list(PyObject *totals, const long long *add, Py_ssize_t n);
 
 /* lane_writes_t from a `writes` tuple (see hc_resp.h, lane_round); 0, or -1 with an error. */
 static int unpack_writes(PyObject *t, lane_writes_t *w) {
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 9 || !PyByteArray_Check(PyTuple_GET_ITEM(t, 4)) ||
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 10 || !PyByteArray_Check(PyTuple_GET_ITEM(t, 4)) ||
         PyByteArray_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != HC_SLOT_COUNT || !PyList_Check(PyTuple_GET_ITEM(t, 5)) ||
         PyList_GET_SIZE(PyTuple_GET_ITEM(t, 5)) != 7) {
         PyErr_SetString(PyExc_TypeError,
-                        "writes: (memtable, list_add, wal: bytearray, Record, occupied: bytearray(16384), "
-                        "deltas: list of 7 ints, base_seq, hot_overhead, mem_overhead)");
+                        "writes: (memtable, unsorted, wal: bytearray, Record, occupied: bytearray(16384), "
+                        "deltas: list of 7 ints, base_seq, hot_overhead, mem_overhead, bucket_overhead)");
         return -1;
     }
     memset(w, 0, sizeof(*w));
     PyObject *memtable = PyTuple_GET_ITEM(t, 0);
     if (memtable != Py_None) {
-        if (!PyDict_Check(memtable) || !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) ||
+        PyObject *unsorted = PyTuple_GET_ITEM(t, 1);
+        if (!PyDict_Check(memtable) || !PyList_Check(unsorted) || PyList_GET_SIZE(unsorted) != HC_SLOT_COUNT ||
+            !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) ||
             !PyType_Check(PyTuple_GET_ITEM(t, 3)) ||
             !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(t, 3), &PyTuple_Type)) {
-            PyErr_SetString(PyExc_TypeError, "writes: a SortedDict memtable, a bytearray WAL buffer, a tuple type");
+            PyErr_SetString(PyExc_TypeError,
+                            "writes: a SortedDict memtable, a list of 16384 slots, a bytearray WAL buffer, a tuple type");
             return -1;
         }
         w->memtable = memtable;
-        w->list_add = PyTuple_GET_ITEM(t, 1);
+        w->unsorted = unsorted;
         w->wal = PyTuple_GET_ITEM(t, 2);
         w->record_type = PyTuple_GET_ITEM(t, 3);
     }
@@ -212,6 +215,7 @@ static int unpack_writes(PyObject *t, lane_writes_t *w) {
     w->base_seq = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 6));
     w->hot_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 7));
     w->mem_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 8));
+    w->bucket_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 9));
     return PyErr_Occurred() ? -1 : 0;
 }
 
