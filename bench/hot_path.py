@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Microbenchmark of the request hot path, in process: parse + execute + encode.
 
-    .venv/bin/python bench/hot_path.py                # GET hit / GET miss / SET, with a store
+    .venv/bin/python bench/hot_path.py                # SET / GET hit / GET miss / INCR, with a store
     .venv/bin/python bench/hot_path.py --no-store     # the pure cache (appendonly no)
     .venv/bin/python bench/hot_path.py --profile set  # cProfile of one case
     .venv/bin/python bench/hot_path.py --lane-round   # through the reactor's native lane_round
@@ -115,7 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-store", action="store_true", help="pure cache (appendonly no)")
     parser.add_argument("--requests", type=int, default=200_000)
-    parser.add_argument("--profile", choices=["get", "miss", "set"], help="cProfile one case")
+    parser.add_argument("--profile", choices=["get", "miss", "set", "incr"], help="cProfile one case")
     parser.add_argument("--batch", type=int, default=16, help="requests per read")
     parser.add_argument("--keys", type=int, default=KEYS, help="distinct keys the requests spread over")
     parser.add_argument("--lane-round", action="store_true", help="read through native lane_round")
@@ -143,6 +143,7 @@ def main() -> None:
             "set": batches(b"SET", b"key", args.requests),
             "get": batches(b"GET", b"key", args.requests),
             "miss": batches(b"GET", b"absent", args.requests),
+            "incr": batches(b"INCR", b"counter", args.requests),  # new keys, as redis-benchmark's INCR
         }
         runner(cases["set"])  # load the keys first
         if args.profile:

@@ -118,6 +118,18 @@ def test_persist_and_keep_ttl(ks: Keyspace, clock: Clock) -> None:
     assert ks.expire_cycle() == 0
 
 
+def test_keep_ttl_over_an_expired_key_keeps_none(ks: Keyspace, clock: Clock) -> None:
+    """KEEPTTL (and INCR, APPEND, SETRANGE) over a key whose TTL has passed but which
+    no read has reaped yet: the old key expires first, the new value has no TTL."""
+    ks.set(b"k", b"1", expire_at=clock.ms + 100)
+    clock.advance(200)
+    ks.set(b"k", b"2", keep_ttl=True)
+    assert ks.peek(b"k") == b"2" and ks.expire_at(b"k") is None
+    assert ks.expired_keys == 1 and len(ks) == 1
+    clock.advance(10**6)
+    assert ks.peek(b"k") == b"2"
+
+
 # ---- active expiry --------------------------------------------------------------------
 
 

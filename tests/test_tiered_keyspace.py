@@ -170,6 +170,27 @@ def test_no_false_negative_property(tmp_path_factory, seed: int, maxmemory: int)
         t.close()
 
 
+def test_a_write_after_its_read_asks_the_store_once(tmp_path, clock: Clock) -> None:
+    """INCR over a key the filter cannot rule out (here: put in the filter by hand, as a
+    false positive) reads the store for its value and not again for the write's own
+    check; any write in between makes the store's answer count for nothing."""
+    t = Tiered(str(tmp_path / "store"), clock)
+    try:
+        t.load(100, b"v")
+        t.cold.filter.insert(b"phantom")
+        t.cold.filter.insert(b"phantom3")
+        value = t.ks.get_string_for_write(b"phantom")
+        assert value is None and t.cold.false_positives == 1
+        t.ks.set(b"phantom", b"1", keep_ttl=True)  # as INCR does: no second read
+        assert t.cold.false_positives == 1 and t.ks.peek(b"phantom") == b"1" and len(t.ks) == 101
+        assert t.ks.get_string_for_write(b"phantom3") is None and t.cold.false_positives == 2
+        t.ks.set(b"other", b"x")  # a write between the read and the write: ask again
+        t.ks.set(b"phantom3", b"1", keep_ttl=True)
+        assert t.cold.false_positives == 3 and len(t.ks) == 103
+    finally:
+        t.close()
+
+
 def test_cold_reads_come_back_and_misses_read_nothing(tmp_path, clock: Clock) -> None:
     t = Tiered(str(tmp_path / "store"), clock, maxmemory=200_000)
     try:

@@ -47,6 +47,10 @@ class ColdTier:
         self.filter = self._new_filter(capacity)
         self.negative_lookups = 0  # the filter said "absent": no store read
         self.false_positives = 0  # the filter said "maybe", the store said absent
+        # The last false positive and the store's last_seq then: until the next write
+        # the store's answer stands, so a write's check after its read (INCR, APPEND,
+        # SET GET over a key the filter cannot rule out) reads nothing again.
+        self._absent: tuple[bytes, int] | None = None
         self.rebuild_seconds = 0.0
         # Set by the server while flushes or compactions fail (a full disk): with the
         # store stalled behind them, writes are refused rather than left waiting.
@@ -92,6 +96,8 @@ class ColdTier:
         if not self.filter.contains(key):
             self.negative_lookups += 1
             return None
+        if self._absent is not None and self._absent == (key, self.storage.last_seq):
+            return None
         try:
             rec = self.storage.get(key)
         except CorruptionError as err:
@@ -99,6 +105,7 @@ class ColdTier:
             raise CommandError(DAMAGED) from None
         if rec is None:
             self.false_positives += 1
+            self._absent = (key, self.storage.last_seq)
         return rec
 
     def load(self, key: bytes) -> object | None:

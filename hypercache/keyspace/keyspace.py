@@ -295,7 +295,11 @@ class Keyspace:
     ) -> None:
         """Store `value` at `key`. Without keep_ttl the old TTL is replaced by `expire_at`."""
         if keep_ttl and expire_at is None:
-            expire_at = self.expire_at(key)
+            # Every TTL is in _expires, so a key it lacks keeps none, with no store read
+            # (expire_at() would ask whether the key exists first); a past one is reaped.
+            expire_at = self._expires.get(key)
+            if expire_at is not None and self._expired(key):
+                expire_at = None
         self._store(key, value, expire_at)
 
     def delete(self, key: bytes) -> bool:

@@ -20,7 +20,7 @@ typedef struct {
     Py_ssize_t hot_overhead, mem_overhead, bucket_overhead;
     /* the sums: writes (seqs base_seq+1.. were used), memtable bytes, user bytes written,
      * live keys, keys in memory, hot-tier bytes, keyspace-filter negatives (the lookups
-     * the Python path makes: one for a new key's SET, three for its INCR) */
+     * the Python path makes: one for a new key's SET, two for its INCR) */
     long long writes, mem_bytes, user_bytes, live, hot, used, negatives;
 } lane_writes_t;
 

@@ -225,8 +225,8 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
         w->user_bytes += klen + vlen;
         w->live += is_new;
         /* as many filter look-ups as the Python path makes: a SET's check; for an INCR
-         * also its read and keep_ttl's exists() */
-        w->negatives += is_new ? (by != 0 ? 3 : 1) : 0;
+         * also its read */
+        w->negatives += is_new ? (by != 0 ? 2 : 1) : 0;
         if (is_new) { /* cold.became_live: into the keyspace filter */
             if (insert_name == NULL && (insert_name = PyUnicode_InternFromString("insert")) == NULL) goto fail;
             PyObject *done = PyObject_CallMethodOneArg(lane->filter, insert_name, key);
