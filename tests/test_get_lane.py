@@ -181,6 +181,7 @@ def keyspace_snapshot(state: ServerState) -> dict:
         "get_histogram_total": sum(get_stats.histogram) if get_stats else 0,
         "mget_calls": stats.commands["mget"].calls if "mget" in stats.commands else 0,
         "negative_lookups": ks.cold.negative_lookups if ks.cold is not None else None,
+        "false_positives": ks.cold.false_positives if ks.cold is not None else None,
         "set_calls": stats.commands["set"].calls if "set" in stats.commands else 0,
         # what the write lane must leave exactly as Keyspace.set does
         "counters": (ks.version, ks._size, ks._hot, ks.used_bytes, bytes(ks._occupied)),
@@ -252,6 +253,54 @@ def test_write_lane_leaves_a_whole_mset_to_python_when_one_pair_needs_it(monkeyp
             assert keyspace_snapshot(pair.states[0]) == keyspace_snapshot(pair.states[1])
             stats = pair.states[0].stats.commands
             assert (stats["set"].calls, stats["mset"].calls) == (2, 3)
+        finally:
+            pair.close()
+
+
+def test_write_lane_asks_the_store_about_keys_the_filter_cannot_rule_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SET or MSET over keys not in memory that the filter cannot rule out (a key whose
+    value left memory, a false positive) stays in C: the lane asks ColdTier.contains as
+    Keyspace._store does, and counts, the filter and the store end up the same."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pair = Pair(Path(tmp), via_round=True, maxmemory=300, maxmemory_policy="allkeys-lru")
+        try:
+            pair.feed(monkeypatch, multibulk(b"SET", b"a", b"1") + multibulk(b"SET", b"b", b"x" * 200))
+            assert all(state.keyspace.hot_keys == 0 for state in pair.states)  # both values left memory
+            for state in pair.states:
+                state.keyspace.cold.filter.insert(b"{a}c")  # a false positive
+            lane_keyspace = pair.states[0].keyspace
+
+            def not_here(*args: object, **kwargs: object) -> None:
+                raise AssertionError("the write lane left a write to Keyspace.set")
+
+            monkeypatch.setattr(lane_keyspace, "set", not_here)
+            with_lane, without = pair.feed(monkeypatch, multibulk(b"MSET", b"a", b"2", b"{a}c", b"3", b"a", b"4")
+                                           + multibulk(b"SET", b"b", b"y"))
+            assert with_lane == without == b"+OK\r\n" * 2
+            monkeypatch.undo()
+            assert lane_keyspace.cold.false_positives == 1 and len(lane_keyspace) == 3
+            assert keyspace_snapshot(pair.states[0]) == keyspace_snapshot(pair.states[1])
+        finally:
+            pair.close()
+
+
+def test_requests_cut_between_reads_still_take_the_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream of requests that straddle reads (redis-cli --pipe) keeps to the C parser
+    and the lane: a request cut short is parsed again whole once the rest is in, not
+    resumed by the Python reader (which left every later request to the slow path)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pair = Pair(Path(tmp), chunk=48)
+        try:
+            def not_here(*args: object, **kwargs: object) -> None:
+                raise AssertionError("a SET went down the ordinary path")
+
+            monkeypatch.setattr(pair.states[0].keyspace, "set", not_here)
+            stream = b"".join(multibulk(b"SET", b"key:%d" % i, b"v%d" % i) for i in range(30))
+            with_lane, without = pair.feed(monkeypatch, stream)
+            assert with_lane == without == b"+OK\r\n" * 30
+            monkeypatch.undo()
+            assert keyspace_snapshot(pair.states[0]) == keyspace_snapshot(pair.states[1])
+            assert pair.states[0].keyspace.peek(b"key:29") == b"v29"
         finally:
             pair.close()
 

@@ -181,20 +181,21 @@ class Keyspace:
         while every write must take the ordinary path: a pure cache under a memory limit
         (-OOM is decided write by write; over a store nothing is refused and values
         leave memory after the round, as for the ordinary path), while a WATCH or a
-        write listener must see each write, or while the store refuses writes. The lane
-        adds what it changed to `deltas`; apply_lane_writes must take them in right
-        after each call."""
+        write listener must see each write, or while the store refuses writes. A key
+        not in memory that the filter cannot rule out is asked about through
+        ColdTier.contains, as `_store` asks. The lane adds what it changed to `deltas`;
+        apply_lane_writes must take them in right after each call."""
         if (self.maxmemory and self._cold is None) or self._watchers or self.write_listener is not None:
             return None
         cold = self._cold
         if cold is None:
-            return (None, None, None, None, self._occupied, deltas, 0, ENTRY_OVERHEAD, 0, 0)
+            return (None, None, None, None, self._occupied, deltas, 0, ENTRY_OVERHEAD, 0, 0, None)
         view = cold.lane_write_view()
         if view is None:
             return None
         memtable, unsorted, wal, record_type, last_seq, memtable_overhead, bucket_overhead = view
         return (memtable, unsorted, wal, record_type, self._occupied, deltas, last_seq, ENTRY_OVERHEAD,
-                memtable_overhead, bucket_overhead)
+                memtable_overhead, bucket_overhead, cold.contains)
 
     def apply_lane_writes(self, deltas: list[int]) -> None:
         """Take in what the native write lane did ([writes, memtable bytes, user bytes,

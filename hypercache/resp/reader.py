@@ -35,6 +35,7 @@ MAX_MULTIBULK_LEN = 2**31 - 1  # Redis: ll > INT_MAX is invalid
 UNAUTHENTICATED_MAX_MULTIBULK = 10  # Redis refuses bigger requests before AUTH
 UNAUTHENTICATED_MAX_BULK = 16384
 BIG_ARG = 32 * 1024  # Redis's PROTO_MBULK_BIG_ARG: such a bulk is gathered, not re-copied
+REWIND_MAX = 256 * 1024  # a request cut short up to this size is parsed again whole (_rewind)
 
 # Header lines already validated, with their values: b"$3" -> 3, b"*3" -> 3.
 # A hit skips the '$' check, string2ll and the limits, so only values that pass
@@ -63,6 +64,8 @@ class RequestReader:
         "_args",
         "_remaining",
         "_bulklen",
+        "_rewinds",
+        "_parsed_ahead",
         "max_bulk_len",
         "query_buffer_limit",
         "authenticated",
@@ -87,6 +90,8 @@ class RequestReader:
         self._args: list[bytes] | None = None  # args of a multibulk in progress
         self._remaining = 0  # args still expected in that multibulk
         self._bulklen = -1  # length of the bulk whose header was read, -1 if none
+        self._rewinds = 0  # times the request now arriving was parsed again whole (_rewind)
+        self._parsed_ahead = 0  # bytes of it parsed before the rewind (not pending, for Redis)
         self.max_bulk_len = max_bulk_len
         # The longest bulk the C parser takes: longer ones are gathered by this reader.
         self.fast_max_bulk = min(max_bulk_len, BIG_ARG - 1)
@@ -120,7 +125,7 @@ class RequestReader:
         """Bytes received but not yet returned as part of a request (Redis's qbuf)."""
         if self._parts is not None:
             return self._parts_len
-        return len(self._buf) - self._pos
+        return len(self._buf) - self._pos - self._parsed_ahead
 
     def read_requests(self, lane: tuple | None = None) -> list[list[bytes]]:
         """Parse every complete request in the buffer.
@@ -177,21 +182,30 @@ class RequestReader:
         # smaller limit (tests only: Redis's minimum is 1 MB) validates every one.
         bulk_headers = _BULK_HEADERS if self.max_bulk_len >= UNAUTHENTICATED_MAX_BULK else _NO_HEADERS
         count_headers = _COUNT_HEADERS
-        if self._args is None and self.authenticated:
-            # Complete ordinary requests in C (5x faster); it stops at anything else,
-            # which this loop then reads with every check and error text of Redis's.
-            if lane is None:
-                pos = parse_multibulk(buf, pos, out, self.fast_max_bulk)
-            else:
-                pos, last = parse_multibulk(buf, pos, out, self.fast_max_bulk, lane)
-                if last:
-                    self.lane_last = last
-                if out and pos < end:  # stopped before a GET: the caller runs `out` first
+        self._parsed_ahead = 0
+        while True:
+            if self._args is None and self.authenticated and pos < end:
+                # Complete ordinary requests in C (5x faster); it stops at anything else,
+                # which this loop then reads with every check and error text of Redis's,
+                # one request at a time before C takes over again.
+                began = pos
+                if lane is None:
+                    pos = parse_multibulk(buf, pos, out, self.fast_max_bulk)
+                else:
+                    pos, last = parse_multibulk(buf, pos, out, self.fast_max_bulk, lane)
+                    if last:
+                        self.lane_last = last
+                if pos > began:
+                    self._rewinds = 0
+                if lane is not None and out and pos < end:  # stopped before a GET: the caller runs `out` first
                     self._pos = pos
                     return True
-        while pos < end:
+            if pos >= end:
+                break
             args = self._args
+            start = -1  # where the request began, if it began in this buffer
             if args is None:
+                start = pos
                 if buf[pos] != 42:  # not '*': an inline command
                     self._pos = pos
                     request = self._read_inline()
@@ -229,6 +243,7 @@ class RequestReader:
                     if cr < 0 or cr + 1 >= end:
                         self._save(args, remaining, -1, pos)
                         self._check_line_size("too big bulk count string")
+                        self._rewind(start, end)
                         return False
                     bulklen = bulk_headers.get(buf[pos:cr], -1)
                     if bulklen < 0:
@@ -243,6 +258,8 @@ class RequestReader:
                     self._save(args, remaining, bulklen, pos)
                     if bulklen >= BIG_ARG:
                         self._gather_big_bulk()
+                    else:
+                        self._rewind(start, stop)
                     return False
                 args.append(buf[pos:stop])
                 pos = stop + 2  # Redis skips the CRLF without checking it
@@ -250,8 +267,21 @@ class RequestReader:
                 remaining -= 1
             out.append(args)
             self._args = None
+            self._rewinds = 0
         self._pos = pos
         return False
+
+    def _rewind(self, start: int, stop: int) -> None:
+        """A request that began at `start` (-1: in an earlier buffer) and is cut before
+        `stop`: if it is small, forget what was parsed of it and wait for it whole, so
+        the C parser and the lane take it (redis-cli --pipe streams MSETs that straddle
+        every read; resumed here, each would run the slow path). Twice at most for one
+        request: one sent a byte at a time is then resumed, not parsed again per byte."""
+        if 0 <= start and stop - start <= REWIND_MAX and self._rewinds < 2:
+            self._rewinds += 1
+            self._parsed_ahead = self._pos - start  # _save left _pos where the parse stopped
+            self._args = None
+            self._pos = start
 
     def _save(self, args: list[bytes], remaining: int, bulklen: int, pos: int) -> None:
         self._args = args

@@ -13,6 +13,7 @@ typedef struct {
     PyObject *unsorted;    /* that memtable's list of 16384 slots' lists of keys not yet in its order */
     PyObject *wal;         /* the WAL's buffer (bytearray) the records are appended to */
     PyObject *record_type; /* storage.records.Record (a tuple subclass) */
+    PyObject *contains;    /* ColdTier.contains: is a key the filter cannot rule out live in the store? */
     PyObject *occupied;    /* the keyspace's bytearray: 1 where a slot's dict is not empty */
     PyObject *deltas;      /* list of 7 ints the sums below are added to */
     long long base_seq;    /* the store's last_seq before the call */
@@ -50,17 +51,19 @@ typedef struct {
 int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len);
 
 /* INCR key (by 1) or DECR key (by -1), the key's bulk header at buf[p]: as
- * hc_lane_set, for an integer string in memory or a key ruled out (0 then); anything
+ * hc_lane_set, for an integer string in memory or a key the filter rules out (0 then:
+ * a key it cannot rule out needs its value from the store, the ordinary path); anything
  * Python would answer with an error (not an integer, an overflow) is left to it.
  * ":<new value>" in the reply. */
 int hc_lane_incr(const char *buf, Py_ssize_t p, long long by, const lane_t *lane, int probe);
 
 /* SET key value, or MSET with `npairs` pairs (the first key's bulk header at buf[p]),
  * through the write lane: 1 if done (or, with `probe`, if it would be done now), 0 if
- * the ordinary path must run it (a key has a TTL entry or a value of another type, or
- * the store may hold it: the filter does not rule it out), -1 on error. Done means
- * what Keyspace.set does for each pair: the WAL record, the memtable entry, the hot
- * tier's dict, the filter; then "+OK" in the reply. */
+ * the ordinary path must run it (a key has a TTL entry or a value of another type), -1
+ * on error. Done means what Keyspace.set does for each pair: for a key not in memory
+ * that the filter cannot rule out, ColdTier.contains (the store's read: is it live?);
+ * the WAL record, the memtable entry, the hot tier's dict, the filter; then "+OK" in
+ * the reply. */
 int hc_lane_set(const char *buf, Py_ssize_t p, Py_ssize_t npairs, const lane_t *lane, int probe);
 
 /* The slot of a key (hc_crc16.c's CRC16 with hash tags). */

@@ -194,10 +194,14 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
     int has_ttl = PyDict_GET_SIZE(lane->expires) ? PyDict_Contains(lane->expires, key) : 0;
     if (has_ttl < 0) goto fail;
     if (has_ttl) goto out;
-    int is_new = old == NULL;
+    int is_new = old == NULL; /* not in memory */
+    int ask_store = 0;        /* the filter cannot rule it out: the store says if it is live */
     if (is_new && lane->filter != Py_None) {
         int maybe = hc_lane_filter_contains(lane->filter, at, (Py_ssize_t)klen);
-        if (maybe != 0) goto out; /* the store may hold it: whether it is live needs a read */
+        if (maybe < 0) goto out;
+        /* an INCR needs the stored value itself: the ordinary path loads it */
+        if (maybe && (by != 0 || w->contains == NULL)) goto out;
+        ask_store = maybe;
     }
     if (by != 0) {
         long long v = 0;
@@ -212,6 +216,20 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
     value = PyBytes_FromStringAndSize(vat, (Py_ssize_t)vlen);
     if (value == NULL) goto fail;
     if (w->memtable != NULL) { /* the store first: the WAL record, then the memtable */
+        int live_before = !is_new;
+        if (ask_store) { /* before this write is in the memtable, as Keyspace._store asks */
+            PyObject *answer = PyObject_CallOneArg(w->contains, key);
+            if (answer == NULL) {
+                /* a damaged store (ColdTier has logged it): write the key as new, so the
+                 * filter holds it whatever it was (never a false negative) */
+                PyErr_Clear();
+                live_before = 0;
+            } else {
+                live_before = PyObject_IsTrue(answer);
+                Py_DECREF(answer);
+                if (live_before < 0) goto fail;
+            }
+        }
         long long seq = w->base_seq + w->writes + 1;
         ikey = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)klen + 2);
         if (ikey == NULL) goto fail;
@@ -223,11 +241,11 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
         w->writes++; /* the record is in the WAL buffer: the seq is taken */
         if (memtable_put(w, ikey, slot, value, seq) < 0) goto fail;
         w->user_bytes += klen + vlen;
-        w->live += is_new;
-        /* as many filter look-ups as the Python path makes: a SET's check; for an INCR
-         * also its read */
-        w->negatives += is_new ? (by != 0 ? 2 : 1) : 0;
-        if (is_new) { /* cold.became_live: into the keyspace filter */
+        w->live += !live_before;
+        /* as many filter negatives as the Python path counts: a SET's check; for an
+         * INCR also its read (ColdTier counts what `contains` asked itself) */
+        w->negatives += is_new && !ask_store ? (by != 0 ? 2 : 1) : 0;
+        if (!live_before) { /* cold.became_live: into the keyspace filter */
             if (insert_name == NULL && (insert_name = PyUnicode_InternFromString("insert")) == NULL) goto fail;
             PyObject *done = PyObject_CallMethodOneArg(lane->filter, insert_name, key);
             if (done == NULL) goto fail;

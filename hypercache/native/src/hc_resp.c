@@ -185,12 +185,12 @@ static int add_to_list(PyObject *totals, const long long *add, Py_ssize_t n);
 
 /* lane_writes_t from a `writes` tuple (see hc_resp.h, lane_round); 0, or -1 with an error. */
 static int unpack_writes(PyObject *t, lane_writes_t *w) {
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 10 || !PyByteArray_Check(PyTuple_GET_ITEM(t, 4)) ||
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 11 || !PyByteArray_Check(PyTuple_GET_ITEM(t, 4)) ||
         PyByteArray_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != HC_SLOT_COUNT || !PyList_Check(PyTuple_GET_ITEM(t, 5)) ||
         PyList_GET_SIZE(PyTuple_GET_ITEM(t, 5)) != 7) {
         PyErr_SetString(PyExc_TypeError,
                         "writes: (memtable, unsorted, wal: bytearray, Record, occupied: bytearray(16384), "
-                        "deltas: list of 7 ints, base_seq, hot_overhead, mem_overhead, bucket_overhead)");
+                        "deltas: list of 7 ints, base_seq, hot_overhead, mem_overhead, bucket_overhead, contains)");
         return -1;
     }
     memset(w, 0, sizeof(*w));
@@ -209,6 +209,11 @@ static int unpack_writes(PyObject *t, lane_writes_t *w) {
         w->unsorted = unsorted;
         w->wal = PyTuple_GET_ITEM(t, 2);
         w->record_type = PyTuple_GET_ITEM(t, 3);
+        w->contains = PyTuple_GET_ITEM(t, 10);
+        if (!PyCallable_Check(w->contains)) {
+            PyErr_SetString(PyExc_TypeError, "writes: contains must be callable");
+            return -1;
+        }
     }
     w->occupied = PyTuple_GET_ITEM(t, 4);
     w->deltas = PyTuple_GET_ITEM(t, 5);
