@@ -12,8 +12,11 @@ other types, keys the filter may hold) takes the ordinary path.
 
 The write lane (hc_lane_set.c) does the same for
 SET key value, MSET, INCR and DECR: what Keyspace.set does for a key with no expiry
-entry whose value in memory is a string, or that the filter rules out (the WAL record,
-the memtable entry through the SortedDict's own insertion, the hot tier, the filter).
+entry whose value in memory is a string or that is not in memory (the WAL record, the
+memtable entry with its key in its slot's unsorted list, the hot tier, the filter). For
+a SET or MSET of a key not in memory that the filter cannot rule out it asks
+ColdTier.contains whether the store holds it live, as Keyspace._store does; an INCR of
+such a key needs the stored value and takes the ordinary path.
 Keyspace.hot_tier_write_view says when it is open; apply_lane_writes takes in its
 counters after each call.
 
