@@ -241,7 +241,7 @@ class Storage(BackgroundWork):
             return True
         try:
             if self._fsync_failed:
-                records = sorted(self._mem.items(), key=lambda kv: kv[1].seq)
+                records = sorted(self._mem.entries(), key=lambda kv: kv[1].seq)
                 old = self._mem.wal_number
                 self._mem.wal_number = self._alloc()
                 try:

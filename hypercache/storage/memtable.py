@@ -141,6 +141,10 @@ class Memtable:
         self._settle(0, SLOT_COUNT - 1)
         return iter(self._data.items())
 
+    def entries(self) -> Iterator[tuple[bytes, Record]]:
+        """Every (ikey, record) in no particular order (nothing placed in the order)."""
+        return iter(dict.items(self._data))
+
     def freeze(self) -> None:
         """Make the memtable immutable (it is about to be flushed)."""
         self.frozen = True
