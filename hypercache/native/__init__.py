@@ -46,6 +46,8 @@ __all__ = [
     "recv_lane",
     "lane_round",
     "send_lane_replies",
+    "wal_newest",
+    "flush_entries",
 ]
 
 FilterFullError = _native.FilterFullError
@@ -60,6 +62,8 @@ parse_multibulk = _native.parse_multibulk  # the RESP reader's fast path (src/hc
 recv_lane = _native.recv_lane  # a socket read parsed with the lane (src/hc_resp.h)
 lane_round = _native.lane_round  # the reactor's round for clients the lane serves whole
 send_lane_replies = _native.send_lane_replies  # ... and the replies it left for after the WAL write
+wal_newest = _native.wal_newest  # a flush's read of a WAL file (src/hc_wal.h)
+flush_entries = _native.flush_entries  # ... and its table entries
 
 
 def fingerprint_bits_for(fpp: float, bucket_size: int = 4) -> int:

@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Iterator, Union
 
+from hypercache.native import flush_entries
 from hypercache.storage import wal as walmod
 from hypercache.storage.errors import JobFailedError
 from hypercache.storage.records import KIND_TOMBSTONE, Record
@@ -147,19 +148,10 @@ def _run_flush(job: FlushJob) -> JobResult:
         )
     result = JobResult(job.job_id, job.kind, bytes_read=info.valid_length, entries_in=info.records)
     keys = sorted(latest)
-    entry_head, value_head = ENTRY_HEAD.pack, VALUE_HEAD.pack
 
-    def batches() -> Iterator[list[RawEntry]]:
+    def batches() -> Iterator[list[RawEntry]]:  # encoded in C, popped from `latest` as they go
         for lo in range(0, len(keys), _FLUSH_BATCH):
-            out = []
-            append = out.append
-            for ikey in keys[lo : lo + _FLUSH_BATCH]:
-                seq, kind, expire_at, body, vs = latest.pop(ikey)
-                value = body[vs:]
-                append((ikey, -seq, kind, expire_at,
-                        b"".join((entry_head(len(ikey), VALUE_HEAD_SIZE + len(value)), ikey,
-                                  value_head(kind, seq, expire_at), value))))
-            yield out
+            yield flush_entries(keys[lo : lo + _FLUSH_BATCH], latest)
 
     _write_tables(job, batches(), [job.number], 1 << 62, False, job.now_ms, result)
     return result

@@ -34,6 +34,25 @@ def encode_record(rtype: int, payload: bytes) -> bytes:
     return struct.pack("<I", zlib.crc32(rest)) + rest
 
 
+# Why reading a log file stopped (also native wal_newest's codes, hc_wal.h).
+STOP_END, STOP_TORN_HEADER, STOP_BAD_LENGTH, STOP_TORN_RECORD, STOP_CHECKSUM = range(5)
+
+
+def log_problem(stop: int, pos: int, a: int = 0, b: int = 0) -> str | None:
+    """The text of why reading stopped at offset `pos` (None: at the end, as it should)."""
+    if stop == STOP_END:
+        return None
+    if stop == STOP_TORN_HEADER:
+        return f"torn record header ({a} bytes) at offset {pos}"
+    if stop == STOP_BAD_LENGTH:
+        return f"impossible record length {a} at offset {pos}"
+    if stop == STOP_TORN_RECORD:
+        return f"torn record at offset {pos} ({a} of {b} bytes)"
+    if stop == STOP_CHECKSUM:
+        return f"checksum mismatch in record at offset {pos}"
+    raise ValueError(f"unknown stop code {stop}")
+
+
 class LogReader:
     """Iterate the good records of a log file: `for rtype, payload, end in reader`.
 
@@ -70,19 +89,19 @@ class LogReader:
         crc32 = zlib.crc32
         while pos < size:
             if size - pos < HEADER_SIZE:
-                self.problem = f"torn record header ({size - pos} bytes) at offset {pos}"
+                self.problem = log_problem(STOP_TORN_HEADER, pos, size - pos)
                 return
             crc, length, rtype = unpack(data, pos)
             if length > MAX_PAYLOAD:
-                self.problem = f"impossible record length {length} at offset {pos}"
+                self.problem = log_problem(STOP_BAD_LENGTH, pos, length)
                 return
             end = pos + HEADER_SIZE + length
             if end > size:
-                self.problem = f"torn record at offset {pos} ({size - pos} of {end - pos} bytes)"
+                self.problem = log_problem(STOP_TORN_RECORD, pos, size - pos, end - pos)
                 return
             body = data[pos + 4 : end]
             if crc32(body) != crc:
-                self.problem = f"checksum mismatch in record at offset {pos}"
+                self.problem = log_problem(STOP_CHECKSUM, pos)
                 return
             pos = end
             self.valid_length = pos

@@ -22,6 +22,7 @@ the old file is deleted (`retire`) once its memtable is safely in an SSTable.
 from __future__ import annotations
 
 import logging
+import mmap
 import os
 import struct
 import threading
@@ -30,7 +31,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from hypercache.storage.errors import CorruptionError
-from hypercache.storage.logfile import LogReader
+from hypercache.native import wal_newest
+from hypercache.storage.logfile import LogReader, log_problem
 from hypercache.storage.records import KIND_TOMBSTONE, Record
 
 log = logging.getLogger("hypercache.storage")
@@ -165,7 +167,30 @@ def newest_records(path: str) -> tuple[dict[bytes, tuple[int, int, int, bytes, i
     {ikey: (seq, kind, expire_at, body, value_start)} (value = body[value_start:];
     a DELETE is kind 0 with an empty value), FLUSHALL clearing what came before.
     Reads as `replay(repair=False)` does: stops at a torn or corrupt tail
-    (`info.problem` says why) and never changes the file."""
+    (`info.problem` says why) and never changes the file. The records are read in C
+    (native wal_newest), with LogReader's problem texts; a record too short for its
+    type's fields is left to the Python reading (_newest_records_py), which raises."""
+    info = ReplayInfo(path)
+    with open(path, "rb") as fh:
+        size = info.file_size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return {}, info
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            latest, records, last_seq, valid, stop, pos, a, b = wal_newest(data)
+    if stop == _STOP_SHORT_FIELDS:
+        return _newest_records_py(path)
+    info.records, info.last_seq, info.valid_length = records, last_seq, valid
+    if stop == _STOP_UNKNOWN_TYPE:
+        raise CorruptionError(f"unknown WAL record type {a} ending at offset {pos}", path)
+    info.problem = log_problem(stop, pos, a, b)
+    return latest, info
+
+
+_STOP_UNKNOWN_TYPE, _STOP_SHORT_FIELDS = 5, 6  # wal_newest's `stop` (hc_wal.h)
+
+
+def _newest_records_py(path: str) -> tuple[dict[bytes, tuple[int, int, int, bytes, int]], ReplayInfo]:
+    """newest_records read by LogReader in Python (the reference for the C reading)."""
     info = ReplayInfo(path)
     reader = LogReader(path)
     latest: dict[bytes, tuple[int, int, int, bytes, int]] = {}

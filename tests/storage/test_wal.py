@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hypercache.native import flush_entries
 
 from hypercache.storage import wal as walmod
 from hypercache.storage.logfile import LogReader, encode_record
@@ -143,3 +148,65 @@ def test_policies():
     assert not walmod.SyncPolicy.from_config("EVERYSEC").reply_waits_for_sync
     with pytest.raises(ValueError):
         walmod.SyncPolicy("sometimes")
+
+
+# ---- the flush's C reading (native wal_newest, flush_entries) against the Python one ----
+
+_put_fields = struct.Struct("<QBQI")
+_record = st.one_of(
+    st.tuples(st.just(walmod.REC_PUT), st.integers(1, 2**64 - 1), st.integers(0, 255), st.integers(0, 2**64 - 1),
+              st.binary(max_size=6), st.binary(max_size=12), st.integers(-3, 3)),  # last: key_len lies by this much
+    st.tuples(st.just(walmod.REC_DELETE), st.integers(1, 2**64 - 1), st.binary(max_size=6)),
+    st.tuples(st.just(walmod.REC_FLUSHALL), st.integers(1, 2**64 - 1)),
+    st.tuples(st.sampled_from([0, 4, 9, 255]), st.binary(max_size=20)),  # an unknown type
+    st.tuples(st.sampled_from([walmod.REC_PUT, walmod.REC_DELETE]), st.binary(max_size=12), st.just("short")),
+)
+
+
+def _encode(rec: tuple) -> bytes:
+    rtype = rec[0]
+    if len(rec) == 3 and rec[2] == "short":  # too short for its type's fields
+        return encode_record(rtype, rec[1])
+    if rtype == walmod.REC_PUT:
+        _, seq, kind, expire_at, key, value, lie = rec
+        return encode_record(rtype, _put_fields.pack(seq, kind, expire_at, max(0, len(key) + lie)) + key + value)
+    if rtype in (walmod.REC_DELETE, walmod.REC_FLUSHALL):
+        return encode_record(rtype, struct.pack("<Q", rec[1]) + (rec[2] if len(rec) > 2 else b""))
+    return encode_record(rtype, rec[1])
+
+
+def _outcome(read, path: str) -> tuple:
+    try:
+        latest, info = read(path)
+    except (walmod.CorruptionError, struct.error) as err:
+        return ("raised", type(err).__name__, str(err))
+    return (latest, info.records, info.last_seq, info.valid_length, info.file_size, info.problem)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_record, max_size=12), st.one_of(st.none(), st.integers(0, 400)), st.one_of(st.none(), st.integers(0, 400)),
+       st.binary(max_size=12))
+def test_native_flush_reading_matches_the_python_one(tmp_path_factory, records, cut, flip, tail):
+    """wal_newest reads any WAL file, damaged or not, exactly as LogReader and the
+    Python newest_records do: the same newest records, counts, valid length and
+    problem text, or the same error; flush_entries encodes what the Python flush did."""
+    data = bytearray(b"".join(_encode(r) for r in records) + tail)
+    if flip is not None and data:
+        data[flip % len(data)] ^= 0x5A
+    if cut is not None:
+        del data[cut:]
+    path = str(tmp_path_factory.mktemp("wal") / "000001.log")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    native, python = _outcome(walmod.newest_records, path), _outcome(walmod._newest_records_py, path)
+    assert native == python
+    if native[0] != "raised":
+        latest = dict(native[0])
+        keys = sorted(latest)
+        expected = []
+        for ikey in keys:
+            seq, kind, expire_at, body, start = latest[ikey]
+            value = body[start:]
+            expected.append((ikey, -seq, kind, expire_at, struct.pack("<II", len(ikey), 17 + len(value)) + ikey
+                             + struct.pack("<BQQ", kind, seq, expire_at) + value))
+        assert flush_entries(keys, latest) == expected and latest == {}

@@ -21,6 +21,7 @@
 #include "hc_bloom.h"
 #include "hc_crc16.h"
 #include "hc_resp.h"
+#include "hc_wal.h"
 #include "hc_cuckoo.h"
 #include "hc_hash.h"
 
@@ -1136,6 +1137,10 @@ static PyMethodDef module_methods[] = {
      "send_lane_replies(fds, lanes, blocked) -> bytes sent: the replies lane_round left for after the WAL write (see hc_resp.h)."},
     {"lane_round", (PyCFunction)(void (*)(void))hc_lane_round, METH_FASTCALL,
      "lane_round(events, start, lanes, shared, size, touched) -> (index, nread, rest, requests, last, sent, bytes_in, bytes_out): the reactor's round for the clients the lane serves whole (see hc_resp.h)."},
+    {"wal_newest", (PyCFunction)hc_wal_newest, METH_O,
+     "wal_newest(data) -> (latest, records, last_seq, valid_length, stop, pos, a, b): the newest record of each key in a WAL file's bytes, for a flush (see hc_wal.h)."},
+    {"flush_entries", (PyCFunction)(void (*)(void))hc_flush_entries, METH_FASTCALL,
+     "flush_entries(keys, latest) -> list of RawEntry: a flush's table entries, popped from wal_newest's dict (see hc_wal.h)."},
     {"key_slots", (PyCFunction)mod_key_slots, METH_O, "key_slots(keys) -> list[int]"},
     {"crc16", (PyCFunction)mod_crc16, METH_O, "crc16(data) -> int: CRC16-XMODEM (binascii.crc_hqx(data, 0))."},
     {"hash64", (PyCFunction)(void (*)(void))mod_hash64, METH_VARARGS | METH_KEYWORDS,

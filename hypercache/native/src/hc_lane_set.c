@@ -18,38 +18,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hc_crc32.h"
 #include "hc_lane.h"
 
 #define KIND_STRING 1
 #define REC_PUT 1
 #define PUT_FIXED 21 /* seq, kind, expire_at, key_len: the payload before the key */
 #define PUT_HEAD 26  /* len, type + PUT_FIXED */
-
-/* CRC-32 (ISO-HDLC, zlib's crc32), slicing by 8: eight bytes per step through eight
- * tables built on first use (a byte at a time was ~8% of a SET's CPU). */
-static uint32_t crc_table[8][256];
-
-static void crc_init(void) {
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++) crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
-}
-
-static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n) {
-    crc = ~crc;
-    for (; n >= 8; n -= 8, p += 8) {
-        uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-        crc = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^ crc_table[5][(lo >> 16) & 0xFF] ^
-              crc_table[4][lo >> 24] ^ crc_table[3][p[4]] ^ crc_table[2][p[5]] ^ crc_table[1][p[6]] ^
-              crc_table[0][p[7]];
-    }
-    while (n--) crc = crc_table[0][(crc ^ *p++) & 0xFF] ^ (crc >> 8);
-    return ~crc;
-}
 
 static void put_le(unsigned char *p, uint64_t v, int bytes) {
     for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
@@ -58,11 +33,6 @@ static void put_le(unsigned char *p, uint64_t v, int bytes) {
 /* Append the PUT record of (ikey, value, seq) to the WAL buffer; 0, or -1 on error. */
 static int append_put(PyObject *wal, const char *ikey, Py_ssize_t klen, const char *value, Py_ssize_t vlen,
                       long long seq) {
-    static int ready = 0;
-    if (!ready) {
-        crc_init();
-        ready = 1;
-    }
     Py_ssize_t at = PyByteArray_GET_SIZE(wal);
     if (PyByteArray_Resize(wal, at + 4 + PUT_HEAD + klen + vlen) < 0) return -1;
     unsigned char *rec = (unsigned char *)PyByteArray_AS_STRING(wal) + at;
@@ -75,7 +45,7 @@ static int append_put(PyObject *wal, const char *ikey, Py_ssize_t klen, const ch
     put_le(head + 22, (uint64_t)klen, 4);
     memcpy(head + PUT_HEAD, ikey, (size_t)klen);
     memcpy(head + PUT_HEAD + klen, value, (size_t)vlen);
-    put_le(rec, crc32_update(0, head, (size_t)(PUT_HEAD + klen + vlen)), 4);
+    put_le(rec, hc_crc32(0, head, (size_t)(PUT_HEAD + klen + vlen)), 4);
     return 0;
 }
 
