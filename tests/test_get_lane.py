@@ -305,6 +305,16 @@ def test_requests_cut_between_reads_still_take_the_lane(monkeypatch: pytest.Monk
             pair.close()
 
 
+@pytest.mark.parametrize("via_round", [False, True])
+def test_write_lane_incr_moves_its_key_in_lru_order(monkeypatch: pytest.MonkeyPatch, via_round: bool) -> None:
+    """Under a memory limit an INCR reads its key first, which moves it to the end of its
+    slot's LRU order, in the lane as in Keyspace._fetch (found by the differential test)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run_pair(monkeypatch, Pair(Path(tmp), via_round=via_round, maxmemory=10_000_000,
+                                   maxmemory_policy="allkeys-lru"),
+                 [[(b"INCR", b"{a}c"), (b"SET", b"a", b""), (b"INCR", b"{a}c")]])
+
+
 def test_lane_serves_hits_and_counts_them(monkeypatch: pytest.MonkeyPatch) -> None:
     pair = Pair()
     try:

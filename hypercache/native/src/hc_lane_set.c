@@ -231,6 +231,9 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
     } else {
         w->used -= klen + PyBytes_GET_SIZE(old) + w->hot_overhead;
     }
+    /* An INCR reads its key first (Keyspace._fetch), which under a memory limit moves it
+     * to the end of its slot's LRU order; a SET does not read (old is not used past here). */
+    if (by != 0 && old != NULL && lane->recency && PyDict_DelItem(dict, key) < 0) goto fail;
     if (PyDict_SetItem(dict, key, value) < 0) goto fail;
     w->used += klen + vlen + w->hot_overhead;
     goto out;
