@@ -26,10 +26,6 @@
 #define PUT_FIXED 21 /* seq, kind, expire_at, key_len: the payload before the key */
 #define PUT_HEAD 26  /* len, type + PUT_FIXED */
 
-static void put_le(unsigned char *p, uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* Append the PUT record of (ikey, value, seq) to the WAL buffer; 0, or -1 on error. */
 static int append_put(PyObject *wal, const char *ikey, Py_ssize_t klen, const char *value, Py_ssize_t vlen,
                       long long seq) {
@@ -37,15 +33,15 @@ static int append_put(PyObject *wal, const char *ikey, Py_ssize_t klen, const ch
     if (PyByteArray_Resize(wal, at + 4 + PUT_HEAD + klen + vlen) < 0) return -1;
     unsigned char *rec = (unsigned char *)PyByteArray_AS_STRING(wal) + at;
     unsigned char *head = rec + 4;
-    put_le(head, (uint64_t)(PUT_FIXED + klen + vlen), 4);
+    hc_put_le(head, (uint64_t)(PUT_FIXED + klen + vlen), 4);
     head[4] = REC_PUT;
-    put_le(head + 5, (uint64_t)seq, 8);
+    hc_put_le(head + 5, (uint64_t)seq, 8);
     head[13] = KIND_STRING;
-    put_le(head + 14, 0, 8); /* expire_at: none */
-    put_le(head + 22, (uint64_t)klen, 4);
+    hc_put_le(head + 14, 0, 8); /* expire_at: none */
+    hc_put_le(head + 22, (uint64_t)klen, 4);
     memcpy(head + PUT_HEAD, ikey, (size_t)klen);
     memcpy(head + PUT_HEAD + klen, value, (size_t)vlen);
-    put_le(rec, hc_crc32(0, head, (size_t)(PUT_HEAD + klen + vlen)), 4);
+    hc_put_le(rec, hc_crc32(0, head, (size_t)(PUT_HEAD + klen + vlen)), 4);
     return 0;
 }
 

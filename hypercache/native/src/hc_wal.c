@@ -15,12 +15,6 @@
 #define REC_FLUSHALL 3
 #define PUT_KEY_AT 26 /* in a body (length, type, payload): seq u64, kind u8, expire_at u64, key_len u32 */
 
-static uint64_t le(const unsigned char *p, int bytes) {
-    uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
-
 /* latest[key] = (seq, kind, expire_at, body, start); 0, or -1. */
 static int keep(PyObject *latest, PyObject *key, unsigned long long seq, int kind, unsigned long long expire_at,
                 PyObject *body, Py_ssize_t start) {
@@ -46,8 +40,8 @@ PyObject *hc_wal_newest(PyObject *Py_UNUSED(module), PyObject *data) {
             stop = 1, a = size - pos;
             break;
         }
-        uint32_t crc = (uint32_t)le(buf + pos, 4);
-        uint32_t length = (uint32_t)le(buf + pos + 4, 4);
+        uint32_t crc = (uint32_t)hc_get_le(buf + pos, 4);
+        uint32_t length = (uint32_t)hc_get_le(buf + pos + 4, 4);
         if (length > MAX_PAYLOAD) {
             stop = 2, a = length;
             break;
@@ -72,7 +66,7 @@ PyObject *hc_wal_newest(PyObject *Py_UNUSED(module), PyObject *data) {
             stop = 6;
             break;
         }
-        seq = le(body + 5, 8);
+        seq = hc_get_le(body + 5, 8);
         if (rtype == REC_FLUSHALL) {
             PyDict_Clear(latest);
         } else if (rtype == REC_DELETE) {
@@ -82,8 +76,8 @@ PyObject *hc_wal_newest(PyObject *Py_UNUSED(module), PyObject *data) {
             if (rc < 0) goto fail;
         } else {
             int kind = body[13];
-            unsigned long long expire_at = le(body + 14, 8);
-            Py_ssize_t klen = (Py_ssize_t)le(body + 22, 4);
+            unsigned long long expire_at = hc_get_le(body + 14, 8);
+            Py_ssize_t klen = (Py_ssize_t)hc_get_le(body + 22, 4);
             /* body[ks:ks + klen] as Python slices it: cut at the body's end */
             Py_ssize_t kend = PUT_KEY_AT + klen < blen ? PUT_KEY_AT + klen : blen;
             PyObject *key = PyBytes_FromStringAndSize((const char *)body + PUT_KEY_AT, kend - PUT_KEY_AT);
@@ -108,10 +102,6 @@ fail:
     return NULL;
 }
 
-static void put_le(unsigned char *p, uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* One RawEntry of a flush from latest's (seq, kind, expire_at, body, start) of ikey. */
 static PyObject *raw_entry(PyObject *ikey, PyObject *newest) {
     unsigned long long seq, expire_at;
@@ -132,13 +122,13 @@ static PyObject *raw_entry(PyObject *ikey, PyObject *newest) {
     PyObject *entry = PyBytes_FromStringAndSize(NULL, 8 + klen + 17 + vlen);
     if (entry == NULL) return NULL;
     unsigned char *e = (unsigned char *)PyBytes_AS_STRING(entry);
-    put_le(e, (uint64_t)klen, 4); /* block.ENTRY_HEAD: key length, value length */
-    put_le(e + 4, (uint64_t)(17 + vlen), 4);
+    hc_put_le(e, (uint64_t)klen, 4); /* block.ENTRY_HEAD: key length, value length */
+    hc_put_le(e + 4, (uint64_t)(17 + vlen), 4);
     memcpy(e + 8, PyBytes_AS_STRING(ikey), (size_t)klen);
     e += 8 + klen;
     e[0] = (unsigned char)kind; /* sstable.VALUE_HEAD: kind, seq, expire_at */
-    put_le(e + 1, seq, 8);
-    put_le(e + 9, expire_at, 8);
+    hc_put_le(e + 1, seq, 8);
+    hc_put_le(e + 9, expire_at, 8);
     if (vlen) memcpy(e + 17, PyBytes_AS_STRING(body) + start, (size_t)vlen);
     PyObject *seq_obj = PyLong_FromUnsignedLongLong(seq);
     PyObject *neg = seq_obj == NULL ? NULL : PyNumber_Negative(seq_obj); /* -seq, any u64 */
