@@ -48,6 +48,7 @@ __all__ = [
     "send_lane_replies",
     "wal_newest",
     "flush_entries",
+    "flush_table",
 ]
 
 FilterFullError = _native.FilterFullError
@@ -64,6 +65,7 @@ lane_round = _native.lane_round  # the reactor's round for clients the lane serv
 send_lane_replies = _native.send_lane_replies  # ... and the replies it left for after the WAL write
 wal_newest = _native.wal_newest  # a flush's read of a WAL file (src/hc_wal.h)
 flush_entries = _native.flush_entries  # ... and its table entries
+flush_table = _native.flush_table  # ... or the whole table body, WAL bytes to blocks (src/hc_flush.h)
 
 
 def fingerprint_bits_for(fpp: float, bucket_size: int = 4) -> int:

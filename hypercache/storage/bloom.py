@@ -51,6 +51,11 @@ def error_rate_for(bits_per_key: int) -> float:
     return math.exp(-bits_per_key * math.log(2) ** 2)
 
 
+def table_error_rate(bits_per_key: int) -> float:
+    """The error rate a table's filter of `bits_per_key` is built for (clamped to 1..64)."""
+    return error_rate_for(min(max(1, bits_per_key), _MAX_BITS_PER_KEY))
+
+
 class NativeBloomBuilder:
     """Collects the table's keys; `finish()` builds the native filter in one C call."""
 
@@ -62,7 +67,7 @@ class NativeBloomBuilder:
         # every key, so adding should cost no Python frame.
         self.add = self._keys.append
         self.extend = self._keys.extend
-        self._error = error_rate_for(min(max(1, bits_per_key), _MAX_BITS_PER_KEY))
+        self._error = table_error_rate(bits_per_key)
 
     def finish(self) -> bytes:
         """The filter block's bytes."""

@@ -133,6 +133,24 @@ class TableBuilder:
         self.entries = self.tombstones = self.expiring = 0
         self.min_seq, self.max_seq = 1 << 64, 0
         self._expires: list[int] = []
+        self._built_filter: bytes | None = None  # set by add_built: the table body came whole
+
+    def add_built(self, blocks: bytes, index: Sequence[tuple[bytes, int, int]], filter_block: bytes,
+                  properties: tuple[int, int, int, int, bytes, bytes, list[int]]) -> None:
+        """Take a whole table body built elsewhere (native `flush_table`): its data
+        blocks back to back, (last key, offset in `blocks`, size) per block, the filter
+        block (without its CRC) and (entries, tombstones, min_seq, max_seq, smallest,
+        largest, expire_ats). Only on an empty builder; `finish()` is all that may follow."""
+        if self._first_key is not None or self._built_filter is not None:
+            raise ValueError("add_built needs an empty builder")
+        base = self._offset
+        self._fh.write(blocks)
+        self._offset += len(blocks)
+        for last_key, offset, size in index:
+            self._index.add(last_key, _HANDLE.pack(base + offset, size))
+        (self.entries, self.tombstones, self.min_seq, self.max_seq,
+         self._first_key, self._last_key, self._expires) = properties
+        self._built_filter = filter_block
 
     def add(self, ikey: bytes, record: Record) -> None:
         """Append a record (a tombstone included)."""
@@ -158,6 +176,8 @@ class TableBuilder:
         n = len(entries)
         if start >= n:
             return start
+        if self._built_filter is not None:
+            raise ValueError("the table body was added whole (add_built)")
         batch = entries[start:] if start else entries
         m = len(batch)
         keys = list(map(_KEY, batch))
@@ -240,7 +260,7 @@ class TableBuilder:
         ex = sorted(self._expires)
         self.expiring = len(ex)
         min_e, mid_e, max_e = (ex[0], ex[len(ex) // 2], ex[-1]) if ex else (0, 0, 0)
-        fblock = self._filter.finish()
+        fblock = self._built_filter if self._built_filter is not None else self._filter.finish()
         filter_handle = self._write(fblock + struct.pack("<I", zlib.crc32(fblock)))
         props = BlockBuilder()
         for name, value in sorted(

@@ -210,3 +210,99 @@ def test_native_flush_reading_matches_the_python_one(tmp_path_factory, records, 
             expected.append((ikey, -seq, kind, expire_at, struct.pack("<II", len(ikey), 17 + len(value)) + ikey
                              + struct.pack("<BQQ", kind, seq, expire_at) + value))
         assert flush_entries(keys, latest) == expected and latest == {}
+
+
+# ---- the flush in C (native flush_table) against the Python flush ----
+
+_live_record = st.one_of(  # well-formed records over few keys: duplicates, expiries, deletes
+    st.tuples(st.just(walmod.REC_PUT), st.integers(1, 2**64 - 1), st.sampled_from([0, 1, 2, 255]),
+              st.sampled_from([0, 0, 1, 999, 1000, 1001, 2**64 - 1]), st.sampled_from([b"", b"a", b"ab", b"b", b"ba\x00"]),
+              st.binary(max_size=40), st.just(0)),
+    st.tuples(st.just(walmod.REC_DELETE), st.integers(1, 2**64 - 1), st.sampled_from([b"a", b"ab", b"b"])),
+    st.tuples(st.just(walmod.REC_FLUSHALL), st.integers(1, 2**64 - 1)),
+)
+
+
+def _flush_outcome(run, directory: str, job) -> tuple:
+    """What a flush produced: its result (timings aside) and the table's bytes, or its error."""
+    try:
+        result = run(job)
+    except Exception as err:  # noqa: BLE001 - the error is the outcome compared
+        return ("raised", type(err).__name__, str(err))
+    tables = []
+    for meta in result.outputs:
+        path = os.path.join(directory, "%06d.sst" % meta.number)
+        with open(path, "rb") as fh:
+            tables.append(fh.read())
+        os.unlink(path)
+    result.seconds = result.cpu_seconds = 0.0
+    return (result, tables, sorted(os.listdir(directory)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_live_record, _record), max_size=40), st.integers(0, 3), st.integers(9, 200),
+       st.integers(1, 20), st.one_of(st.none(), st.integers(0, 2000)))
+def test_native_flush_writes_the_python_flush_table(tmp_path_factory, records, mostly_live, block_size, bloom_bits, cut):
+    """flush_table + TableBuilder.add_built write the very table _run_flush_py writes
+    from any WAL file (blocks cut at the same entries, the same index, filter and
+    properties; expired records as tombstones), and a damaged file fails the same way."""
+    from hypercache.storage.compaction import FlushJob, _run_flush, _run_flush_py
+
+    if mostly_live:  # most examples: a WAL the flush reads to its end
+        records = [r for r in records if r[0] in (walmod.REC_PUT, walmod.REC_DELETE, walmod.REC_FLUSHALL)
+                   and r[-1] != "short"]
+        cut = None
+    data = b"".join(_encode(r) for r in records)
+    if cut is not None:
+        data = data[:cut]
+    directory = str(tmp_path_factory.mktemp("flush"))
+    with open(os.path.join(directory, walmod.wal_name(1)), "wb") as fh:
+        fh.write(data)
+    outcome = _outcome(walmod._newest_records_py, os.path.join(directory, walmod.wal_name(1)))
+    last_seq = outcome[2] if outcome[0] != "raised" else 0
+    job = FlushJob(1, directory, 1, 7, last_seq, now_ms=1000, block_size=block_size, bloom_bits=bloom_bits)
+    assert _flush_outcome(_run_flush, directory, job) == _flush_outcome(_run_flush_py, directory, job)
+
+
+def test_native_flush_cuts_blocks_where_the_python_one_does(tmp_path):
+    """A block closes after the entry that brings it to block_size exactly: entries of
+    44 bytes with their offsets, blocks of 8 + 3 x 44 bytes hold 3 entries each."""
+    from hypercache.storage.compaction import FlushJob, _run_flush, _run_flush_py
+    from hypercache.storage.sstable import TableReader
+
+    records = [(walmod.REC_PUT, seq, 1, 0, b"k%03d" % seq, b"v" * 11, 0) for seq in range(1, 31)]
+    with open(os.path.join(tmp_path, walmod.wal_name(1)), "wb") as fh:
+        fh.write(b"".join(_encode(r) for r in records))
+    job = FlushJob(1, str(tmp_path), 1, 7, 30, now_ms=1000, block_size=8 + 3 * 44)
+    native = _flush_outcome(_run_flush, str(tmp_path), job)
+    assert native == _flush_outcome(_run_flush_py, str(tmp_path), job)
+    with open(os.path.join(tmp_path, "000007.sst"), "wb") as fh:
+        fh.write(native[1][0])
+    reader = TableReader(os.path.join(tmp_path, "000007.sst"))
+    assert len(reader.index) == 10 and [k for k, _ in reader.iter_range()][:4] == [b"k001", b"k002", b"k003", b"k004"]
+    reader.close()
+
+
+def test_native_flush_of_a_real_memtable_reads_back(tmp_path):
+    """A store's own flush goes through flush_table (it is what runs) and its table
+    reads back every key, the expired one as gone."""
+    from hypercache.storage import Storage, StorageOptions, run_job
+
+    clock = [1000]
+    s = Storage.open(str(tmp_path), StorageOptions(block_size=256, clock=lambda: clock[0]))
+    for i in range(300):
+        s.put(b"k%04d" % i, KIND_STRING, b"v%d" % i * 5)
+    s.put(b"k0001", KIND_STRING, b"newer")
+    s.delete(b"k0002")
+    s.put(b"k0003", KIND_STRING, b"short-lived", expire_at=1500)
+    s.write_pending()
+    s.freeze()
+    clock[0] = 2000
+    job = s.next_job()
+    result = run_job(job)
+    assert [m.entries for m in result.outputs] == [300] and result.outputs[0].tombstones == 2
+    s.install(result)
+    assert s.stats()["level0_tables"] == 1 and s.stats()["memtable_entries"] == 0
+    assert s.get(b"k0001").value == b"newer" and s.get(b"k0299").value == b"v299" * 5
+    assert s.get(b"k0002") is None and s.get(b"k0003") is None
+    s.close()

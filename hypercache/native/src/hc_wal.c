@@ -10,98 +10,101 @@
 
 #define HEADER_SIZE 9         /* crc32 u32, length u32, type u8 */
 #define MAX_PAYLOAD (1u << 30) /* logfile.MAX_PAYLOAD */
-#define REC_PUT 1
-#define REC_DELETE 2
-#define REC_FLUSHALL 3
 #define PUT_KEY_AT 26 /* in a body (length, type, payload): seq u64, kind u8, expire_at u64, key_len u32 */
 
-/* latest[key] = (seq, kind, expire_at, body, start); 0, or -1. */
-static int keep(PyObject *latest, PyObject *key, unsigned long long seq, int kind, unsigned long long expire_at,
-                PyObject *body, Py_ssize_t start) {
-    PyObject *entry = Py_BuildValue("(KiKOn)", seq, kind, expire_at, body, start);
-    if (entry == NULL) return -1;
-    int rc = PyDict_SetItem(latest, key, entry);
-    Py_DECREF(entry);
+int hc_wal_scan(const unsigned char *buf, Py_ssize_t size, hc_wal_visit visit, void *ctx, hc_wal_scan_result *out) {
+    Py_ssize_t pos = 0;
+    memset(out, 0, sizeof *out);
+    while (pos < size) {
+        if (size - pos < HEADER_SIZE) {
+            out->stop = 1, out->a = size - pos;
+            break;
+        }
+        uint32_t crc = (uint32_t)hc_get_le(buf + pos, 4);
+        uint32_t length = (uint32_t)hc_get_le(buf + pos + 4, 4);
+        if (length > MAX_PAYLOAD) {
+            out->stop = 2, out->a = length;
+            break;
+        }
+        Py_ssize_t end = pos + HEADER_SIZE + (Py_ssize_t)length;
+        if (end > size) {
+            out->stop = 3, out->a = size - pos, out->b = end - pos;
+            break;
+        }
+        const unsigned char *body = buf + pos + 4;
+        Py_ssize_t blen = end - pos - 4;
+        if (hc_crc32(0, body, (size_t)blen) != crc) {
+            out->stop = 4;
+            break;
+        }
+        int rtype = body[4];
+        if (rtype != HC_WAL_PUT && rtype != HC_WAL_DELETE && rtype != HC_WAL_FLUSHALL) {
+            out->stop = 5, out->a = rtype, pos = end; /* the caller raises: where it ends is the message's */
+            break;
+        }
+        if (blen < (rtype == HC_WAL_PUT ? PUT_KEY_AT : 13)) {
+            out->stop = 6;
+            break;
+        }
+        hc_wal_record rec = {.type = rtype, .seq = hc_get_le(body + 5, 8)};
+        if (rtype == HC_WAL_DELETE) {
+            rec.key = body + 13, rec.klen = blen - 13;
+        } else if (rtype == HC_WAL_PUT) {
+            rec.kind = body[13];
+            rec.expire_at = hc_get_le(body + 14, 8);
+            Py_ssize_t klen = (Py_ssize_t)hc_get_le(body + 22, 4);
+            /* body[ks:ks + klen] and body[ks + klen:] as Python slices them: cut at the body's end */
+            Py_ssize_t kend = PUT_KEY_AT + klen < blen ? PUT_KEY_AT + klen : blen;
+            rec.key = body + PUT_KEY_AT, rec.klen = kend - PUT_KEY_AT;
+            rec.value = body + kend, rec.vlen = blen - kend;
+            rec.body = body, rec.blen = blen, rec.value_start = PUT_KEY_AT + klen;
+        }
+        if (visit(ctx, &rec) < 0) return -1;
+        out->records++;
+        if (rec.seq > out->last_seq) out->last_seq = rec.seq;
+        pos = out->valid = end;
+    }
+    out->pos = pos;
+    return 0;
+}
+
+typedef struct {
+    PyObject *latest, *empty;
+} newest_ctx;
+
+/* latest[key] = (seq, kind, expire_at, body, start); a FLUSHALL clears it. */
+static int keep_newest(void *ctx_, const hc_wal_record *rec) {
+    newest_ctx *ctx = ctx_;
+    if (rec->type == HC_WAL_FLUSHALL) {
+        PyDict_Clear(ctx->latest);
+        return 0;
+    }
+    PyObject *key = PyBytes_FromStringAndSize((const char *)rec->key, rec->klen);
+    if (key == NULL) return -1;
+    PyObject *body = rec->type == HC_WAL_DELETE ? Py_NewRef(ctx->empty)
+                                                : PyBytes_FromStringAndSize((const char *)rec->body, rec->blen);
+    PyObject *entry = body == NULL ? NULL
+                                   : Py_BuildValue("(KiKNn)", rec->seq, rec->kind, rec->expire_at, body, rec->value_start);
+    int rc = entry == NULL ? -1 : PyDict_SetItem(ctx->latest, key, entry);
+    Py_DECREF(key);
+    Py_XDECREF(entry);
     return rc;
 }
 
 PyObject *hc_wal_newest(PyObject *Py_UNUSED(module), PyObject *data) {
     Py_buffer view;
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
-    const unsigned char *buf = view.buf;
-    Py_ssize_t size = view.len, pos = 0, valid = 0;
-    long long records = 0, a = 0, b = 0;
-    unsigned long long last_seq = 0, seq = 0;
-    int stop = 0;
-    PyObject *latest = PyDict_New(), *empty = PyBytes_FromStringAndSize(NULL, 0);
-    if (latest == NULL || empty == NULL) goto fail;
-    while (pos < size) {
-        if (size - pos < HEADER_SIZE) {
-            stop = 1, a = size - pos;
-            break;
-        }
-        uint32_t crc = (uint32_t)hc_get_le(buf + pos, 4);
-        uint32_t length = (uint32_t)hc_get_le(buf + pos + 4, 4);
-        if (length > MAX_PAYLOAD) {
-            stop = 2, a = length;
-            break;
-        }
-        Py_ssize_t end = pos + HEADER_SIZE + (Py_ssize_t)length;
-        if (end > size) {
-            stop = 3, a = size - pos, b = end - pos;
-            break;
-        }
-        const unsigned char *body = buf + pos + 4;
-        Py_ssize_t blen = end - pos - 4;
-        if (hc_crc32(0, body, (size_t)blen) != crc) {
-            stop = 4;
-            break;
-        }
-        int rtype = body[4];
-        if (rtype != REC_PUT && rtype != REC_DELETE && rtype != REC_FLUSHALL) {
-            stop = 5, a = rtype, pos = end; /* the caller raises: where it ends is the message's */
-            break;
-        }
-        if (blen < (rtype == REC_PUT ? PUT_KEY_AT : 13)) {
-            stop = 6;
-            break;
-        }
-        seq = hc_get_le(body + 5, 8);
-        if (rtype == REC_FLUSHALL) {
-            PyDict_Clear(latest);
-        } else if (rtype == REC_DELETE) {
-            PyObject *key = PyBytes_FromStringAndSize((const char *)body + 13, blen - 13);
-            int rc = key == NULL ? -1 : keep(latest, key, seq, 0, 0, empty, 0);
-            Py_XDECREF(key);
-            if (rc < 0) goto fail;
-        } else {
-            int kind = body[13];
-            unsigned long long expire_at = hc_get_le(body + 14, 8);
-            Py_ssize_t klen = (Py_ssize_t)hc_get_le(body + 22, 4);
-            /* body[ks:ks + klen] as Python slices it: cut at the body's end */
-            Py_ssize_t kend = PUT_KEY_AT + klen < blen ? PUT_KEY_AT + klen : blen;
-            PyObject *key = PyBytes_FromStringAndSize((const char *)body + PUT_KEY_AT, kend - PUT_KEY_AT);
-            PyObject *whole = key == NULL ? NULL : PyBytes_FromStringAndSize((const char *)body, blen);
-            int rc = whole == NULL ? -1 : keep(latest, key, seq, kind, expire_at, whole, PUT_KEY_AT + klen);
-            Py_XDECREF(key);
-            Py_XDECREF(whole);
-            if (rc < 0) goto fail;
-        }
-        records++;
-        if (seq > last_seq) last_seq = seq;
-        pos = valid = end;
-    }
+    newest_ctx ctx = {PyDict_New(), PyBytes_FromStringAndSize(NULL, 0)};
+    hc_wal_scan_result r;
+    PyObject *result = NULL;
+    if (ctx.latest != NULL && ctx.empty != NULL && hc_wal_scan(view.buf, view.len, keep_newest, &ctx, &r) == 0)
+        result = Py_BuildValue("(OLKniLLL)", ctx.latest, r.records, r.last_seq, r.valid, r.stop, (long long)r.pos,
+                               r.a, r.b);
     PyBuffer_Release(&view);
-    Py_DECREF(empty);
-    PyObject *result = Py_BuildValue("(NLKniLLL)", latest, records, last_seq, valid, stop, (long long)pos, a, b);
+    Py_XDECREF(ctx.latest);
+    Py_XDECREF(ctx.empty);
     return result;
-fail:
-    PyBuffer_Release(&view);
-    Py_XDECREF(latest);
-    Py_XDECREF(empty);
-    return NULL;
 }
-
 /* One RawEntry of a flush from latest's (seq, kind, expire_at, body, start) of ikey. */
 static PyObject *raw_entry(PyObject *ikey, PyObject *newest) {
     unsigned long long seq, expire_at;

@@ -4,6 +4,35 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
+
+#define HC_WAL_PUT 1
+#define HC_WAL_DELETE 2
+#define HC_WAL_FLUSHALL 3
+
+/* One good record of a WAL file, pointing into its bytes. A DELETE has kind 0, no
+ * value and no body; a FLUSHALL only its type and seq. `key` and `value` are cut at
+ * the body's end as Python slices (a lying key length); `value_start` is not. */
+typedef struct {
+    int type, kind;
+    uint64_t seq, expire_at;
+    const unsigned char *key, *value, *body;
+    Py_ssize_t klen, vlen, blen, value_start;
+} hc_wal_record;
+
+/* Why and where a scan stopped: wal_newest's (records, last_seq, valid_length, stop, pos, a, b). */
+typedef struct {
+    long long records, a, b;
+    unsigned long long last_seq;
+    Py_ssize_t valid, pos;
+    int stop;
+} hc_wal_scan_result;
+
+typedef int (*hc_wal_visit)(void *ctx, const hc_wal_record *rec); /* 0, or -1 with an exception set */
+
+/* Visit each good record of a WAL file's bytes in order, as LogReader reads them; fills
+ * `out` (see wal_newest for `stop`). Returns -1 only when `visit` did. */
+int hc_wal_scan(const unsigned char *buf, Py_ssize_t size, hc_wal_visit visit, void *ctx, hc_wal_scan_result *out);
 
 /* wal_newest(data) -> (latest, records, last_seq, valid_length, stop, pos, a, b)
  *
