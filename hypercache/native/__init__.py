@@ -49,6 +49,7 @@ __all__ = [
     "wal_newest",
     "flush_entries",
     "flush_table",
+    "compact_table",
 ]
 
 FilterFullError = _native.FilterFullError
@@ -66,6 +67,7 @@ send_lane_replies = _native.send_lane_replies  # ... and the replies it left for
 wal_newest = _native.wal_newest  # a flush's read of a WAL file (src/hc_wal.h)
 flush_entries = _native.flush_entries  # ... and its table entries
 flush_table = _native.flush_table  # ... or the whole table body, WAL bytes to blocks (src/hc_flush.h)
+compact_table = _native.compact_table  # a compaction's merge, one output table at a time (src/hc_compact.h)
 
 
 def fingerprint_bits_for(fpp: float, bucket_size: int = 4) -> int:

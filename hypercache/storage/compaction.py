@@ -25,9 +25,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Iterator, Union
 
-from hypercache.native import flush_entries, flush_table
+from hypercache.native import compact_table, flush_entries, flush_table
 from hypercache.storage import bloom, wal as walmod
-from hypercache.storage.errors import JobFailedError
+from hypercache.storage.errors import CorruptionError, JobFailedError
 from hypercache.storage.records import KIND_TOMBSTONE, Record
 from hypercache.storage.block import ENTRY_HEAD
 from hypercache.storage.sstable import (
@@ -159,17 +159,23 @@ def _run_flush(job: FlushJob) -> JobResult:
     result = JobResult(job.job_id, job.kind, bytes_read=valid, entries_in=records)
     if table is None:  # nothing left to write (a FLUSHALL last)
         return result
-    builder = TableBuilder(os.path.join(job.directory, table_name(job.number)), job.number,
-                           job.block_size, job.bloom_bits)
+    _write_built(job, job.number, table, result)
+    return result
+
+
+def _write_built(job: Job, number: int, table: tuple, result: JobResult) -> None:
+    """Write a table body built in C (flush_table, compact_table) as table `number`
+    and count it in `result`; a failed write leaves no file behind."""
+    builder = TableBuilder(os.path.join(job.directory, table_name(number)), number, job.block_size, job.bloom_bits)
     try:
         builder.add_built(*table)
-        result.outputs.append(builder.finish())
+        meta = builder.finish()
     except BaseException:
         builder.abandon()
         raise
-    result.entries_out = result.outputs[0].entries
-    result.bytes_written = result.outputs[0].size
-    return result
+    result.outputs.append(meta)
+    result.entries_out += meta.entries
+    result.bytes_written += meta.size
 
 
 def _run_flush_py(job: FlushJob) -> JobResult:
@@ -253,6 +259,51 @@ def _next_batch(src: Iterator[list[RawEntry]]) -> list[RawEntry] | None:
 
 
 def _run_compaction(job: CompactionJob) -> JobResult:
+    """The merge in C (native compact_table) over the input tables' mapped files, one
+    output table per call."""
+    result = JobResult(job.job_id, job.kind)
+    readers: list[TableReader] = []
+    maps: list[mmap.mmap] = []
+    try:
+        for _level, number in job.inputs:
+            readers.append(TableReader(os.path.join(job.directory, table_name(number)), number))
+            maps.append(mmap.mmap(readers[-1].fileno(), 0, access=mmap.ACCESS_READ))
+        result.entries_in = sum(r.prop_int(b"entries") for r in readers)
+        inputs = [(m, r.data_handles()) for m, r in zip(maps, readers)]
+        result.bytes_read = sum(size for _, handles in inputs for _, size in handles)
+        cursors = [[0, 0] for _ in inputs]
+        last: bytes | None = None
+        error_rate = bloom.table_error_rate(job.bloom_bits)
+        try:
+            while True:
+                try:
+                    table, last = compact_table(inputs, cursors, last, job.target_file_size, job.block_size,
+                                                job.now_ms, job.drop_tombstones, error_rate)
+                except ValueError as err:
+                    if len(err.args) == 2 and isinstance(err.args[0], int):  # (input, what is wrong)
+                        which, message = err.args
+                        raise CorruptionError(message, readers[which].path) from None
+                    raise
+                if table is None:
+                    break
+                used = len(result.outputs)
+                if used == len(job.numbers):
+                    raise JobFailedError(f"job {job.job_id} ran out of reserved file numbers")
+                _write_built(job, job.numbers[used], table, result)
+        except BaseException:
+            remove_outputs(job.directory, [m.number for m in result.outputs])
+            result.outputs.clear()
+            raise
+    finally:
+        for m in maps:
+            m.close()
+        for r in readers:
+            r.close()
+    return result
+
+
+def _run_compaction_py(job: CompactionJob) -> JobResult:
+    """The merge through merge_batches and _write_tables (the reference for compact_table)."""
     result = JobResult(job.job_id, job.kind)
     readers = []
     try:

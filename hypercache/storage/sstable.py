@@ -467,16 +467,20 @@ class TableReader:
                 yield key, decode_record(data, vs, ve)
             i += 1
 
+    def fileno(self) -> int:
+        """The table file's descriptor (open while the reader is)."""
+        return self._fd
+
+    def data_handles(self) -> list[tuple[int, int]]:
+        """(offset, size) of every data block, in order (from the index block)."""
+        index, hunpack = self.index, _HANDLE.unpack_from
+        return [hunpack(index.data, index.entry(i)[1]) for i in range(len(index))]
+
     def iter_entries(self, chunk_bytes: int = 256 * 1024) -> Iterator[list[RawEntry]]:
         """Every entry in order, as lists of RawEntry tuples (they sort newest first
         within a key): the compaction's input. Consecutive data blocks are read with one
         pread of about `chunk_bytes`, then each block's checksum is verified."""
-        index = self.index
-        hunpack = _HANDLE.unpack_from
-        handles = []
-        for i in range(len(index)):
-            _, vs, _ = index.entry(i)
-            handles.append(hunpack(index.data, vs))
+        handles = self.data_handles()
         i, n = 0, len(handles)
         while i < n:
             first = handles[i][0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from hypercache.storage import CompactionJob, Storage, StorageOptions, run_job
 from hypercache.storage.compaction import job_from_json, job_to_json, merge_newest
 from hypercache.storage.manifest import Version
@@ -268,3 +270,102 @@ def test_merge_batches_is_a_sorted_merge_of_the_streams():
             streams.append(iter(batches))
         merged = [e for batch in merge_batches(streams) for e in batch]
         assert merged == sorted(everything)
+
+
+# ---- the merge in C (native compact_table) against the Python merge ----
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_keys = st.one_of(st.sampled_from([b"", b"a", b"ab", b"b", b"ba", b"k\x00", b"k"]), st.binary(min_size=1, max_size=3))
+_version = st.tuples(st.sampled_from([0, 1, 1, 2, 255]), st.binary(max_size=30),
+                     st.sampled_from([None, None, 999, 1000, 1001, 2**64 - 1]))
+
+
+def _job_outcome(run, directory, job):
+    """A compaction's result (timings aside), its tables' bytes and entries, or its error."""
+    try:
+        result = run(job)
+    except Exception as err:  # noqa: BLE001 - the error is the outcome compared
+        return ("raised", type(err).__name__, sorted(os.listdir(directory)))
+    tables, entries, closed_at = [], [], []
+    for m in result.outputs:
+        path = os.path.join(directory, "%06d.sst" % m.number)
+        reader = TableReader(path)
+        table_entries = list(reader.iter_range())
+        entries += table_entries
+        offset, size = reader.data_handles()[-1]
+        key, record = table_entries[-1]
+        # (the table's estimated size when it was closed is its data's end, + 8 when its
+        # last entry filled a block; before that entry it was this end - entry - 4)
+        closed_at.append((offset + size, offset + size - (8 + len(key) + 17 + len(record.value)) - 4,
+                          len(table_entries)))
+        reader.close()
+        with open(path, "rb") as fh:
+            tables.append(fh.read())
+        os.unlink(path)
+    result.seconds = result.cpu_seconds = 0.0
+    return result, tables, entries, closed_at
+
+
+@settings(max_examples=250, deadline=None)
+@given(st.lists(st.dictionaries(_keys, _version, max_size=25), min_size=1, max_size=5), st.booleans(),
+       st.integers(9, 300), st.one_of(st.none(), st.integers(1, 3000)), st.lists(st.integers(40, 400), min_size=5, max_size=5))
+def test_native_compaction_writes_what_the_python_one_does(tmp_path_factory, tables, drop, block_size, target,
+                                                           input_blocks):
+    """compact_table merges any input tables as merge_batches + _write_tables do: one
+    table (target None) is the very same file; split at a target, the outputs hold the
+    same entries in order, each but the last closed by the entry that took it to the target."""
+    from hypercache.storage.compaction import _run_compaction, _run_compaction_py
+
+    d = str(tmp_path_factory.mktemp("compact"))
+    seq = 0
+    inputs = []
+    for number, versions in enumerate(tables, start=1):
+        if not versions:
+            continue
+        items = []
+        for key, (kind, value, expire) in versions.items():
+            seq += 1  # distinct seqs: later tables hold newer versions, as levels do
+            items.append((key, R(b"" if kind == 0 else value, seq, None if kind == 0 else expire, kind)))
+        b = TableBuilder(os.path.join(d, "%06d.sst" % number), number, block_size=input_blocks[number - 1])
+        for k, r in sorted(items):
+            b.add(k, r)
+        b.finish()
+        inputs.append((0, number))
+    if not inputs:
+        return
+    job = CompactionJob(1, d, 0, 1, inputs[::-1], list(range(100, 140)), target or 1 << 40, drop, 1000, block_size, 10)
+    native, python = _job_outcome(_run_compaction, d, job), _job_outcome(_run_compaction_py, d, job)
+    if target is None:
+        assert native == python
+    else:
+        assert native[0].entries_out == python[0].entries_out and native[2] == python[2]
+        # each table but the last was closed by the entry that brought it to the target
+        assert all(size + 8 >= target and (target > before or n == 1) for size, before, n in native[3][:-1])
+        assert all(m.entries for m in native[0].outputs)
+        assert len(native[0].outputs) <= len(job.numbers)
+
+
+def test_native_compaction_refuses_a_damaged_block(tmp_path):
+    """A flipped byte in an input's data block fails the job (CorruptionError from the
+    block's checksum, naming the file) and leaves no output behind, as in Python."""
+    from hypercache.storage.compaction import _run_compaction, _run_compaction_py
+    from hypercache.storage.errors import CorruptionError, JobFailedError
+
+    d = str(tmp_path)
+    table(d, 1, [(b"k%03d" % i, R(b"x" * 20, i + 1)) for i in range(200)])
+    table(d, 2, [(b"k%03d" % i, R(b"y" * 20, 1000 + i)) for i in range(0, 200, 3)])
+    path = os.path.join(d, "000001.sst")
+    with open(path, "r+b") as fh:
+        fh.seek(3000)
+        byte = fh.read(1)
+        fh.seek(3000)
+        fh.write(bytes([byte[0] ^ 0x40]))
+    job = CompactionJob(1, d, 0, 1, [(0, 2), (0, 1)], list(range(100, 120)), 1 << 20, False, 1000, 128, 10)
+    for run in (_run_compaction, _run_compaction_py):
+        with pytest.raises(CorruptionError, match="000001.sst: data block at offset 2839 checksum mismatch"):
+            run(job)
+        assert sorted(os.listdir(d)) == ["000001.sst", "000002.sst"]
+    with pytest.raises(JobFailedError, match="checksum mismatch"):
+        run_job(job)  # what the store sees
