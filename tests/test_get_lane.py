@@ -315,6 +315,27 @@ def test_write_lane_incr_moves_its_key_in_lru_order(monkeypatch: pytest.MonkeyPa
                  [[(b"INCR", b"{a}c"), (b"SET", b"a", b""), (b"INCR", b"{a}c")]])
 
 
+@pytest.mark.parametrize("via_round", [False, True])
+def test_writes_move_their_key_in_lru_order(monkeypatch: pytest.MonkeyPatch, via_round: bool) -> None:
+    """Under a memory limit a SET, an MSET or an INCR of a key in memory moves it to the
+    end of its slot's LRU order (Redis's writes touch the LRU clock), in the lane as in
+    Keyspace._store; without a limit the order is left alone."""
+    for limit, expected in ((10_000_000, [b"{a}c", b"{a}b", b"a", b"{a}d"]), (0, [b"a", b"{a}b", b"{a}c", b"{a}d"])):
+        with tempfile.TemporaryDirectory() as tmp:
+            pair = Pair(Path(tmp), via_round=via_round, maxmemory=limit, maxmemory_policy="allkeys-lru")
+            try:
+                for req in ((b"SET", b"a", b"1"), (b"SET", b"{a}b", b"2"), (b"SET", b"{a}c", b"3"),
+                            (b"SET", b"{a}d", b"4")):
+                    pair.feed(monkeypatch, multibulk(*req))
+                for req in ((b"SET", b"{a}c", b"x"), (b"INCR", b"{a}b"), (b"MSET", b"a", b"y", b"{a}d", b"z")):
+                    with_lane, without = pair.feed(monkeypatch, multibulk(*req))
+                    assert with_lane == without
+                for state in pair.states:
+                    assert list(state.keyspace._slots[key_slot(b"a")]) == expected
+            finally:
+                pair.close()
+
+
 def test_lane_serves_hits_and_counts_them(monkeypatch: pytest.MonkeyPatch) -> None:
     pair = Pair()
     try:

@@ -692,7 +692,9 @@ class Keyspace:
             self._hot += 1
         else:
             self.used_bytes -= memory_of(key, old)
-        slot[key] = value
+            if self._recency:  # a write touches its key as a read does (Redis's LRU clock)
+                del slot[key]
+        slot[key] = value  # (at the end of the slot dict: its LRU order)
         self.used_bytes += memory_of(key, value)
         if expire_at is None:
             if self._expires:

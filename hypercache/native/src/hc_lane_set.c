@@ -227,9 +227,9 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
     } else {
         w->used -= klen + PyBytes_GET_SIZE(old) + w->hot_overhead;
     }
-    /* An INCR reads its key first (Keyspace._fetch), which under a memory limit moves it
-     * to the end of its slot's LRU order; a SET does not read (old is not used past here). */
-    if (by != 0 && old != NULL && lane->recency && PyDict_DelItem(dict, key) < 0) goto fail;
+    /* Under a memory limit a write moves its key to the end of its slot's LRU order, as
+     * Keyspace._store does (old is not used past here). */
+    if (old != NULL && lane->recency && PyDict_DelItem(dict, key) < 0) goto fail;
     if (PyDict_SetItem(dict, key, value) < 0) goto fail;
     w->used += klen + vlen + w->hot_overhead;
     goto out;
