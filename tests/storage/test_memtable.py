@@ -123,3 +123,26 @@ def test_drain_frees_unsorted_keys_too():
     while not m.drain(1000):
         steps += 1
     assert len(m) == 0 and 5 <= steps <= 12 and m._unsorted == [None] * SLOT_COUNT
+
+
+def test_dict_drain_frees_a_dead_dict_in_steps():
+    """native dict_drain deletes `budget` entries a call, going on where it stopped, and
+    ends with the dict empty whatever position it is handed (a stale one starts over)."""
+    import pytest
+
+    from hypercache.native import dict_drain
+
+    for budget in (1, 7, 1000, 5000):
+        d = {b"k%d" % i: object() for i in range(3000)}
+        pos, calls = 0, 0
+        while d:
+            before = len(d)
+            pos = dict_drain(d, pos, budget)
+            assert before - len(d) == min(budget, before)
+            calls += 1
+        assert calls == -(-3000 // budget)
+    d = {i: i for i in range(10)}
+    assert dict_drain(d, 10_000, 4) >= 0 and len(d) == 6  # past the end: from the start
+    assert dict_drain(d, 0, 0) == 0 and len(d) == 6
+    with pytest.raises(TypeError):
+        dict_drain([], 0, 1)
