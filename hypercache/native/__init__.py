@@ -50,6 +50,7 @@ __all__ = [
     "flush_entries",
     "flush_table",
     "dict_drain",
+    "table_get",
     "compact_table",
 ]
 
@@ -68,6 +69,7 @@ send_lane_replies = _native.send_lane_replies  # ... and the replies it left for
 wal_newest = _native.wal_newest  # a flush's read of a WAL file (src/hc_wal.h)
 flush_entries = _native.flush_entries  # ... and its table entries
 flush_table = _native.flush_table  # ... or the whole table body, WAL bytes to blocks (src/hc_flush.h)
+table_get = _native.table_get  # a point lookup in one SSTable (src/hc_table_get.h)
 dict_drain = _native.dict_drain  # a dead dict freed in steps (a flushed memtable)
 compact_table = _native.compact_table  # a compaction's merge, one output table at a time (src/hc_compact.h)
 

@@ -28,6 +28,7 @@ from itertools import accumulate, repeat
 from operator import add, itemgetter, lt
 from typing import Iterator, Sequence
 
+from hypercache.native import table_get
 from hypercache.storage import bloom
 from hypercache.storage.block import ENTRY_HEAD, TRAILER_SIZE, Block, BlockBuilder, verify
 from hypercache.storage.errors import CorruptionError
@@ -438,7 +439,19 @@ class TableReader:
         return self.index.seek(ikey, (j - 1) * INDEX_SAMPLE + 1, hi)
 
     def get(self, ikey: bytes) -> Record | None:
-        """The table's record of `ikey` (maybe a tombstone) or None; no filter check."""
+        """The table's record of `ikey` (maybe a tombstone) or None; no filter check.
+        One C call (native table_get): index search, pread, CRC-32 check, block search."""
+        try:
+            size, found = table_get(self._fd, self.index.data, ikey, self.file_size)
+        except ValueError as err:
+            raise CorruptionError(str(err), self.path) from None
+        if size:
+            self.stats.block_reads += 1
+            self.stats.bytes_read += size
+        return None if found is None else Record(*found)
+
+    def _get_py(self, ikey: bytes) -> Record | None:
+        """get() in Python (the reference the native lookup is tested against)."""
         i = self._index_seek(ikey)
         if i == len(self.index):
             return None

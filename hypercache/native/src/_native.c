@@ -24,6 +24,7 @@
 #include "hc_wal.h"
 #include "hc_flush.h"
 #include "hc_compact.h"
+#include "hc_table_get.h"
 #include "hc_cuckoo.h"
 #include "hc_hash.h"
 
@@ -1178,6 +1179,8 @@ static PyMethodDef module_methods[] = {
      "flush_entries(keys, latest) -> list of RawEntry: a flush's table entries, popped from wal_newest's dict (see hc_wal.h)."},
     {"flush_table", (PyCFunction)hc_flush_table, METH_VARARGS,
      "flush_table(data, block_size, now_ms, error_rate) -> (records, last_seq, valid_length, stop, pos, a, b, table): a flush's data blocks, index and filter from a WAL file's bytes (see hc_flush.h)."},
+    {"table_get", (PyCFunction)hc_table_get, METH_VARARGS,
+     "table_get(fd, index_block, ikey, file_size) -> (bytes_read, record | None): a point lookup in one SSTable (see hc_table_get.h)."},
     {"compact_table", (PyCFunction)hc_compact_table, METH_VARARGS,
      "compact_table(inputs, cursors, last_key, target_size, block_size, now_ms, drop_tombstones, error_rate) -> (table, last_key): a compaction's next output table body (see hc_compact.h)."},
     {"key_slots", (PyCFunction)mod_key_slots, METH_O, "key_slots(keys) -> list[int]"},

@@ -72,12 +72,6 @@ static int load_entry(source *src, Py_ssize_t input) {
     return 0;
 }
 
-static int key_cmp(const unsigned char *a, Py_ssize_t alen, const unsigned char *b, Py_ssize_t blen) {
-    size_t n = (size_t)(alen < blen ? alen : blen);
-    int c = n ? memcmp(a, b, n) : 0;
-    return c ? c : (alen > blen) - (alen < blen);
-}
-
 /* The source with the smallest key, newest first within a key (the earlier input on a
  * tie of seqs, which distinct tables never have); -1 when all are done. */
 static Py_ssize_t next_source(const source *srcs, Py_ssize_t k) {
@@ -88,7 +82,7 @@ static Py_ssize_t next_source(const source *srcs, Py_ssize_t k) {
             best = i;
             continue;
         }
-        int c = key_cmp(srcs[i].key, srcs[i].klen, srcs[best].key, srcs[best].klen);
+        int c = hc_key_cmp(srcs[i].key, srcs[i].klen, srcs[best].key, srcs[best].klen);
         if (c < 0 || (c == 0 && srcs[i].seq > srcs[best].seq)) best = i;
     }
     return best;
@@ -143,7 +137,7 @@ static PyObject *merge(source *srcs, Py_ssize_t k, PyObject *cursors, PyObject *
     Py_ssize_t i;
     while ((i = next_source(srcs, k)) >= 0) {
         source *s = &srcs[i];
-        int newer = last_key == NULL || key_cmp(s->key, s->klen, last_key, last_klen) != 0;
+        int newer = last_key == NULL || hc_key_cmp(s->key, s->klen, last_key, last_klen) != 0;
         if (newer) {
             last_key = s->key, last_klen = s->klen;
             int kind = s->kind;

@@ -52,11 +52,8 @@ static int collect(void *ctx, const hc_wal_record *rec) {
 /* Keys as Python orders bytes; newest (latest in the file) first within a key. */
 static int by_key_newest_first(const void *pa, const void *pb) {
     const flush_rec *a = pa, *b = pb;
-    size_t n = (size_t)(a->klen < b->klen ? a->klen : b->klen);
-    int c = n ? memcmp(a->key, b->key, n) : 0;
-    if (c) return c;
-    if (a->klen != b->klen) return a->klen < b->klen ? -1 : 1;
-    return a->order > b->order ? -1 : (a->order < b->order);
+    int c = hc_key_cmp(a->key, a->klen, b->key, b->klen);
+    return c ? c : a->order > b->order ? -1 : (a->order < b->order);
 }
 
 /* Keep the newest record of each key; an expired one becomes a tombstone (_write_tables). */
@@ -64,7 +61,7 @@ static Py_ssize_t keep_newest(flush_rec *recs, Py_ssize_t n, uint64_t now_ms) {
     Py_ssize_t kept = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         flush_rec r = recs[i];
-        if (kept && r.klen == recs[kept - 1].klen && memcmp(r.key, recs[kept - 1].key, (size_t)r.klen) == 0)
+        if (kept && hc_key_cmp(r.key, r.klen, recs[kept - 1].key, recs[kept - 1].klen) == 0)
             continue; /* an older version */
         if (r.kind != HC_KIND_TOMBSTONE && r.expire_at && r.expire_at <= now_ms) {
             r.kind = HC_KIND_TOMBSTONE, r.expire_at = 0, r.vlen = 0;

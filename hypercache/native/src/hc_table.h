@@ -8,6 +8,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 
 #define HC_ENTRY_HEAD 8    /* block.ENTRY_HEAD: key_len u32, value_len u32 */
 #define HC_VALUE_HEAD 17   /* sstable.VALUE_HEAD: kind u8, seq u64, expire_at u64 */
@@ -25,6 +26,13 @@ typedef struct {
     PyObject *index, *expires, *smallest;
     Py_ssize_t last_key_at, last_klen; /* the last key added, in buf (which moves as it grows) */
 } hc_table_writer;
+
+/* Keys compared as Python compares bytes (memcmp, then the shorter first). */
+static inline int hc_key_cmp(const unsigned char *a, Py_ssize_t alen, const unsigned char *b, Py_ssize_t blen) {
+    size_t n = (size_t)(alen < blen ? alen : blen);
+    int c = n ? memcmp(a, b, n) : 0;
+    return c ? c : (alen > blen) - (alen < blen);
+}
 
 /* 0, or -1 with MemoryError set. `size_hint`: bytes the blocks will about take. */
 int hc_table_init(hc_table_writer *tw, Py_ssize_t block_size, Py_ssize_t size_hint);
