@@ -23,14 +23,26 @@ static int grow(void **p, Py_ssize_t *cap, Py_ssize_t need, size_t item) {
     return 0;
 }
 
+/* Room for `need` bytes in the blob; it is the table body returned in the end, so the
+ * blocks are never copied (a large realloc only remaps pages). */
+static int grow_blob(hc_table_writer *tw, Py_ssize_t need) {
+    if (need <= tw->cap) return 0;
+    Py_ssize_t cap = tw->cap * 2 > need ? tw->cap * 2 : need;
+    if (_PyBytes_Resize(&tw->blob, cap) < 0) return -1; /* (tw->blob is NULL then) */
+    tw->buf = (unsigned char *)PyBytes_AS_STRING(tw->blob), tw->cap = cap;
+    return 0;
+}
+
 int hc_table_init(hc_table_writer *tw, Py_ssize_t block_size, Py_ssize_t size_hint) {
     memset(tw, 0, sizeof *tw);
     tw->limit = block_size - HC_BLOCK_TRAILER;
     tw->min_seq = UINT64_MAX;
     tw->index = PyList_New(0);
     tw->expires = PyList_New(0);
-    if (tw->index == NULL || tw->expires == NULL ||
-        grow((void **)&tw->buf, &tw->cap, size_hint > 0 ? size_hint : 1, 1) < 0) {
+    tw->cap = size_hint > 0 ? size_hint : 1;
+    tw->blob = PyBytes_FromStringAndSize(NULL, tw->cap);
+    if (tw->blob != NULL) tw->buf = (unsigned char *)PyBytes_AS_STRING(tw->blob);
+    if (tw->index == NULL || tw->expires == NULL || tw->blob == NULL) {
         hc_table_free(tw);
         return -1;
     }
@@ -38,7 +50,7 @@ int hc_table_init(hc_table_writer *tw, Py_ssize_t block_size, Py_ssize_t size_hi
 }
 
 void hc_table_free(hc_table_writer *tw) {
-    free(tw->buf);
+    Py_CLEAR(tw->blob);
     free(tw->offsets);
     free(tw->hashes);
     Py_CLEAR(tw->index);
@@ -50,7 +62,7 @@ void hc_table_free(hc_table_writer *tw) {
 /* Closes the open block: offsets, count, CRC-32; its index entry is (last key, offset, size). */
 static int close_block(hc_table_writer *tw) {
     if (tw->count == 0) return 0;
-    if (grow((void **)&tw->buf, &tw->cap, tw->len + 4 * tw->count + HC_BLOCK_TRAILER, 1) < 0) return -1;
+    if (grow_blob(tw, tw->len + 4 * tw->count + HC_BLOCK_TRAILER) < 0) return -1;
     unsigned char *p = tw->buf + tw->len;
     for (Py_ssize_t i = 0; i < tw->count; i++, p += 4) hc_put_le(p, tw->offsets[i], 4);
     hc_put_le(p, (uint64_t)tw->count, 4);
@@ -71,7 +83,7 @@ static int close_block(hc_table_writer *tw) {
 int hc_table_add(hc_table_writer *tw, const unsigned char *key, Py_ssize_t klen, int kind, uint64_t seq,
                  uint64_t expire_at, const unsigned char *value, Py_ssize_t vlen) {
     Py_ssize_t size = HC_ENTRY_HEAD + klen + HC_VALUE_HEAD + vlen;
-    if (grow((void **)&tw->buf, &tw->cap, tw->len + size, 1) < 0 ||
+    if (grow_blob(tw, tw->len + size) < 0 ||
         grow((void **)&tw->offsets, &tw->offsets_cap, tw->count + 1, sizeof *tw->offsets) < 0 ||
         grow((void **)&tw->hashes, &tw->hashes_cap, tw->entries + 1, sizeof *tw->hashes) < 0)
         return -1;
@@ -135,7 +147,11 @@ PyObject *hc_table_finish(hc_table_writer *tw, double error_rate) {
         result = Py_NewRef(Py_None);
     } else if (close_block(tw) == 0) {
         PyObject *largest = PyBytes_FromStringAndSize((const char *)tw->buf + tw->last_key_at, tw->last_klen);
-        PyObject *blocks = largest == NULL ? NULL : PyBytes_FromStringAndSize((const char *)tw->buf, tw->len);
+        PyObject *blocks = NULL;
+        if (largest != NULL && _PyBytes_Resize(&tw->blob, tw->len) == 0) { /* shrinks in place */
+            blocks = tw->blob;
+            tw->blob = NULL, tw->buf = NULL;
+        }
         PyObject *filter = blocks == NULL ? NULL : filter_block(tw, error_rate);
         if (filter != NULL)
             result = Py_BuildValue("(OOO(nnKKOOO))", blocks, tw->index, filter, tw->entries, tw->tombstones,

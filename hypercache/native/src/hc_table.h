@@ -16,7 +16,8 @@
 #define HC_KIND_TOMBSTONE 0
 
 typedef struct {
-    unsigned char *buf; /* the closed blocks, then the open one's entries */
+    PyObject *blob;     /* bytes: the closed blocks, then the open one's entries ... */
+    unsigned char *buf; /* ... its buffer (moves as it grows) */
     Py_ssize_t len, cap, block_start, limit;
     uint32_t *offsets; /* the open block's entries, from its start */
     Py_ssize_t count, offsets_cap;
