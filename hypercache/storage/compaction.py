@@ -13,6 +13,11 @@ changed meanwhile (a FLUSHALL, say).
   tables of the output level, keeping only the newest version of each key, turning
   expired entries into tombstones, and dropping tombstones (and expired entries) when
   no deeper level can hold an older version of the key.
+
+Both build their tables in C (native flush_table and compact_table, over the mapped
+input files); the Python versions (_run_flush_py, _run_compaction_py) stay as the
+references the tests compare them with, and the flush falls back to its Python version
+for a WAL file that does not read cleanly to its end.
 """
 
 from __future__ import annotations
