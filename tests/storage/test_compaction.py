@@ -369,3 +369,27 @@ def test_native_compaction_refuses_a_damaged_block(tmp_path):
         assert sorted(os.listdir(d)) == ["000001.sst", "000002.sst"]
     with pytest.raises(JobFailedError, match="checksum mismatch"):
         run_job(job)  # what the store sees
+
+
+def test_native_compaction_checks_a_block_layout_like_python(tmp_path):
+    """An input block whose CRC-32 is good but whose entry count or offsets lie fails
+    the C merge and the Python one alike (CorruptionError naming the file), no output left."""
+    import struct
+
+    from hypercache.storage.compaction import _run_compaction, _run_compaction_py
+    from hypercache.storage.errors import CorruptionError
+
+    from .test_sstable import _rewrite_first_block
+
+    damages = [(lambda b: b[:-8] + struct.pack("<I", 10**6) + b[-4:], "entry count"),
+               (lambda b: b[:-12] + struct.pack("<I", len(b)) + b[-8:], "entry offset out of range")]
+    for damage, text in damages:
+        d = str(tmp_path / text.replace(" ", "_"))
+        os.makedirs(d)
+        table(d, 1, [(b"k%03d" % i, R(b"x" * 20, i + 1)) for i in range(50)])
+        _rewrite_first_block(os.path.join(d, "000001.sst"), damage)
+        job = CompactionJob(1, d, 0, 1, [(0, 1)], list(range(100, 120)), 1 << 20, False, 1000, 128, 10)
+        for run in (_run_compaction, _run_compaction_py):
+            with pytest.raises(CorruptionError, match=f"000001.sst: data block at offset 0: {text}"):
+                run(job)
+            assert os.listdir(d) == ["000001.sst"]

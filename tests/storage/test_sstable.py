@@ -283,3 +283,36 @@ def test_native_point_lookup_matches_the_python_one(tmp_path_factory, items, blo
         assert _lookup(readers[0], readers[0].get, key, damaged) == _lookup(readers[1], readers[1]._get_py, key, damaged)
     for r in readers:
         r.close()
+
+
+def _rewrite_first_block(path, mend):
+    """Change table `path`'s first data block with `mend(block bytes) -> bytes` (same
+    length) and give it a good CRC-32 again: damage only the layout checks can see."""
+    import zlib
+
+    reader = TableReader(str(path))
+    offset, size = reader.data_handles()[0]
+    reader.close()
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        block = bytearray(mend(bytearray(fh.read(size))))
+        block[-4:] = struct.pack("<I", zlib.crc32(bytes(block[:-4])))
+        fh.seek(offset)
+        fh.write(block)
+
+
+@pytest.mark.parametrize("damage, text", [
+    (lambda b: b[:-8] + struct.pack("<I", 10**6) + b[-4:], "data block 0 entry count 1000000 does not fit"),
+    (lambda b: b[:-12] + struct.pack("<I", len(b)) + b[-8:], "data block 0 entry offset out of range"),
+])
+def test_native_point_lookup_checks_a_block_layout_like_python(tmp_path, damage, text):
+    """A data block whose CRC-32 is good but whose count or offsets lie fails the C and
+    the Python lookup with the same CorruptionError."""
+    path = tmp_path / "000001.sst"
+    _, keys = build(path, n=50)
+    _rewrite_first_block(path, damage)
+    reader = TableReader(str(path))
+    for get in (reader.get, reader._get_py):
+        with pytest.raises(CorruptionError, match=text):
+            get(keys[0])
+    reader.close()

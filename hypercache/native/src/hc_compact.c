@@ -16,8 +16,8 @@ typedef struct {
     Py_ssize_t size;
     uint64_t *handles; /* offset, size of each data block */
     Py_ssize_t nblocks, block, entry; /* the cursor: entry `entry` of block `block` */
-    /* the current block */
-    Py_ssize_t bstart, bcount, bbase; /* file offsets: block start, entries, offsets array */
+    hc_block cur;               /* the current block ... */
+    Py_ssize_t bstart, bcount;  /* ... its file offset and entries (0: not read yet) */
     /* the current entry */
     const unsigned char *key, *value;
     Py_ssize_t klen, vlen;
@@ -43,25 +43,22 @@ static int load_entry(source *src, Py_ssize_t input) {
             if (size < HC_BLOCK_TRAILER || off > (uint64_t)src->size || size > (uint64_t)src->size - off)
                 return corrupt(input, "data block %zd handle out of range", src->block);
             const unsigned char *b = src->data + off;
-            Py_ssize_t end = (Py_ssize_t)(off + size);
             if (hc_crc32(0, b, size - 4) != (uint32_t)hc_get_le(b + size - 4, 4))
                 return corrupt(input, "data block at offset %zd checksum mismatch", (Py_ssize_t)off);
-            uint64_t n = hc_get_le(b + size - HC_BLOCK_TRAILER, 4);
-            if (4 * n > size - HC_BLOCK_TRAILER)
+            int rc = hc_block_open(&src->cur, b, (Py_ssize_t)size);
+            if (rc == HC_BLOCK_BAD_COUNT)
                 return corrupt(input, "data block at offset %zd: entry count does not fit", (Py_ssize_t)off);
-            src->bstart = (Py_ssize_t)off, src->bcount = (Py_ssize_t)n;
-            src->bbase = end - HC_BLOCK_TRAILER - 4 * (Py_ssize_t)n;
+            if (rc) return corrupt(input, "data block at offset %zd: entry offset out of range", (Py_ssize_t)off);
+            src->bstart = (Py_ssize_t)off, src->bcount = src->cur.n;
         }
         if (src->entry < src->bcount) {
-            Py_ssize_t p = src->bstart + (Py_ssize_t)hc_get_le(src->data + src->bbase + 4 * src->entry, 4);
-            if (p + HC_ENTRY_HEAD > src->bbase)
+            const unsigned char *v;
+            Py_ssize_t vlen;
+            int rc = hc_block_entry(&src->cur, src->entry, &src->key, &src->klen, &v, &vlen);
+            if (rc == HC_BLOCK_BAD_OFFSET)
                 return corrupt(input, "data block at offset %zd: entry offset out of range", src->bstart);
-            Py_ssize_t klen = (Py_ssize_t)hc_get_le(src->data + p, 4), vlen = (Py_ssize_t)hc_get_le(src->data + p + 4, 4);
-            Py_ssize_t ks = p + HC_ENTRY_HEAD, vs = ks + klen;
-            if (vs + vlen > src->bbase || vlen < HC_VALUE_HEAD)
+            if (rc || vlen < HC_VALUE_HEAD)
                 return corrupt(input, "data block at offset %zd: entry out of range", src->bstart);
-            const unsigned char *v = src->data + vs;
-            src->key = src->data + ks, src->klen = klen;
             src->kind = v[0], src->seq = hc_get_le(v + 1, 8), src->expire_at = hc_get_le(v + 9, 8);
             src->value = v + HC_VALUE_HEAD, src->vlen = vlen - HC_VALUE_HEAD;
             return 0;

@@ -163,3 +163,23 @@ PyObject *hc_table_finish(hc_table_writer *tw, double error_rate) {
     hc_table_free(tw);
     return result;
 }
+
+int hc_block_open(hc_block *b, const unsigned char *data, Py_ssize_t len) {
+    Py_ssize_t n = (Py_ssize_t)hc_get_le(data + len - HC_BLOCK_TRAILER, 4);
+    Py_ssize_t base = len - HC_BLOCK_TRAILER - 4 * n;
+    if (base < 0) return HC_BLOCK_BAD_COUNT;
+    if (n && (Py_ssize_t)hc_get_le(data + base + 4 * (n - 1), 4) >= base) return HC_BLOCK_BAD_OFFSET;
+    b->data = data, b->n = n, b->base = base;
+    return 0;
+}
+
+int hc_block_entry(const hc_block *b, Py_ssize_t j, const unsigned char **key, Py_ssize_t *klen,
+                   const unsigned char **value, Py_ssize_t *vlen) {
+    Py_ssize_t off = (Py_ssize_t)hc_get_le(b->data + b->base + 4 * j, 4);
+    if (off + HC_ENTRY_HEAD > b->base) return HC_BLOCK_BAD_OFFSET;
+    *klen = (Py_ssize_t)hc_get_le(b->data + off, 4);
+    *vlen = (Py_ssize_t)hc_get_le(b->data + off + 4, 4);
+    *key = b->data + off + HC_ENTRY_HEAD;
+    *value = *key + *klen;
+    return off + HC_ENTRY_HEAD + *klen + *vlen > b->base ? HC_BLOCK_BAD_ENTRY : 0;
+}

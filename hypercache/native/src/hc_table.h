@@ -35,6 +35,24 @@ static inline int hc_key_cmp(const unsigned char *a, Py_ssize_t alen, const unsi
     return c ? c : (alen > blen) - (alen < blen);
 }
 
+/* A stored block (data or index, docs/formats.md "Blocks") read in place: entries, then
+ * their offsets from the block's start, count u32, crc32 u32. */
+typedef struct {
+    const unsigned char *data; /* the block's first byte */
+    Py_ssize_t n, base;        /* entries; where the offsets array starts */
+} hc_block;
+
+#define HC_BLOCK_BAD_COUNT 1  /* the entry count does not fit in the block */
+#define HC_BLOCK_BAD_OFFSET 2 /* an entry starts past the entries */
+#define HC_BLOCK_BAD_ENTRY 3  /* an entry runs past the entries */
+
+/* The block data[0..len), len >= 8, its CRC-32 checked by the caller: 0, or
+ * HC_BLOCK_BAD_COUNT / HC_BLOCK_BAD_OFFSET (its last entry's offset) as Block.__init__. */
+int hc_block_open(hc_block *b, const unsigned char *data, Py_ssize_t len);
+/* Entry j's key and value, inside the block: 0, HC_BLOCK_BAD_OFFSET or HC_BLOCK_BAD_ENTRY. */
+int hc_block_entry(const hc_block *b, Py_ssize_t j, const unsigned char **key, Py_ssize_t *klen,
+                   const unsigned char **value, Py_ssize_t *vlen);
+
 /* 0, or -1 with MemoryError set. `size_hint`: bytes the blocks will about take. */
 int hc_table_init(hc_table_writer *tw, Py_ssize_t block_size, Py_ssize_t size_hint);
 /* Append an entry (keys strictly increasing; key and value are copied). 0 or -1. */

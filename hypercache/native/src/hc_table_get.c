@@ -14,46 +14,24 @@
 
 #define HANDLE_SIZE 12 /* sstable._HANDLE: offset u64, size u32 */
 
-typedef struct {
-    const unsigned char *data;
-    Py_ssize_t n, base; /* entries; where the offsets array starts */
-} block_view;
-
-/* Block.__init__'s checks over a block whose CRC-32 is good (`what` names it). */
-static int open_block(block_view *b, const unsigned char *data, Py_ssize_t len, const char *what) {
-    Py_ssize_t n = (Py_ssize_t)hc_get_le(data + len - HC_BLOCK_TRAILER, 4);
-    Py_ssize_t base = len - HC_BLOCK_TRAILER - 4 * n;
-    if (base < 0) {
-        PyErr_Format(PyExc_ValueError, "%s entry count %zd does not fit", what, n);
-        return -1;
-    }
-    if (n && (Py_ssize_t)hc_get_le(data + base + 4 * (n - 1), 4) >= base) {
+/* hc_block_open with Block.__init__'s error texts (`what` names the block). */
+static int open_block(hc_block *b, const unsigned char *data, Py_ssize_t len, const char *what) {
+    int rc = hc_block_open(b, data, len);
+    if (rc == HC_BLOCK_BAD_COUNT)
+        PyErr_Format(PyExc_ValueError, "%s entry count %zd does not fit", what,
+                     (Py_ssize_t)hc_get_le(data + len - HC_BLOCK_TRAILER, 4));
+    else if (rc)
         PyErr_Format(PyExc_ValueError, "%s entry offset out of range", what);
-        return -1;
-    }
-    b->data = data, b->n = n, b->base = base;
-    return 0;
-}
-
-/* Entry j's key (and its value span); -1 if the entry does not lie inside the block. */
-static int entry_at(const block_view *b, Py_ssize_t j, const unsigned char **key, Py_ssize_t *klen,
-                    Py_ssize_t *vstart, Py_ssize_t *vlen) {
-    Py_ssize_t off = (Py_ssize_t)hc_get_le(b->data + b->base + 4 * j, 4);
-    if (off + HC_ENTRY_HEAD > b->base) return -1;
-    *klen = (Py_ssize_t)hc_get_le(b->data + off, 4);
-    *vlen = (Py_ssize_t)hc_get_le(b->data + off + 4, 4);
-    *key = b->data + off + HC_ENTRY_HEAD;
-    *vstart = off + HC_ENTRY_HEAD + *klen;
-    return *vstart + *vlen > b->base ? -1 : 0;
+    return rc ? -1 : 0;
 }
 
 /* Block.seek: the first entry whose key is >= key (b->n if none); -1 on a bad entry. */
-static Py_ssize_t seek(const block_view *b, const unsigned char *key, Py_ssize_t klen, const char *what) {
-    Py_ssize_t lo = 0, hi = b->n, ek, vs, vl;
-    const unsigned char *e;
+static Py_ssize_t seek(const hc_block *b, const unsigned char *key, Py_ssize_t klen, const char *what) {
+    Py_ssize_t lo = 0, hi = b->n, ek, vl;
+    const unsigned char *e, *v;
     while (lo < hi) {
         Py_ssize_t mid = (lo + hi) >> 1;
-        if (entry_at(b, mid, &e, &ek, &vs, &vl) < 0) {
+        if (hc_block_entry(b, mid, &e, &ek, &v, &vl)) {
             PyErr_Format(PyExc_ValueError, "%s entry out of range", what);
             return -1;
         }
@@ -71,7 +49,7 @@ PyObject *hc_table_get(PyObject *Py_UNUSED(module), PyObject *args) {
     Py_ssize_t file_size;
     if (!PyArg_ParseTuple(args, "iy*y*n:table_get", &fd, &index, &key, &file_size)) return NULL;
     PyObject *result = NULL, *raw = NULL;
-    block_view ib, db;
+    hc_block ib, db;
     Py_ssize_t i, size = 0;
     if (index.len < HC_BLOCK_TRAILER) {
         PyErr_SetString(PyExc_ValueError, "index block truncated");
@@ -83,14 +61,14 @@ PyObject *hc_table_get(PyObject *Py_UNUSED(module), PyObject *args) {
         result = Py_BuildValue("(nO)", (Py_ssize_t)0, Py_None);
         goto done;
     }
-    const unsigned char *ik;
-    Py_ssize_t iklen, hs, hl;
-    if (entry_at(&ib, i, &ik, &iklen, &hs, &hl) < 0 || hl < HANDLE_SIZE) {
+    const unsigned char *ik, *handle;
+    Py_ssize_t iklen, hl;
+    if (hc_block_entry(&ib, i, &ik, &iklen, &handle, &hl) || hl < HANDLE_SIZE) {
         PyErr_SetString(PyExc_ValueError, "index block entry out of range");
         goto done;
     }
-    Py_ssize_t offset = (Py_ssize_t)hc_get_le(ib.data + hs, 8);
-    size = (Py_ssize_t)hc_get_le(ib.data + hs + 8, 4);
+    Py_ssize_t offset = (Py_ssize_t)hc_get_le(handle, 8);
+    size = (Py_ssize_t)hc_get_le(handle + 8, 4);
     if (offset < 0 || offset + size > file_size || size < 8) { /* TableReader._read_checked */
         PyErr_Format(PyExc_ValueError, "data block %zd handle out of range", i);
         goto done;
@@ -118,9 +96,9 @@ PyObject *hc_table_get(PyObject *Py_UNUSED(module), PyObject *args) {
     if (open_block(&db, data, size, what) < 0) goto done;
     Py_ssize_t j = seek(&db, key.buf, key.len, what);
     if (j < 0) goto done;
-    const unsigned char *ek;
-    Py_ssize_t eklen, vs, vl;
-    if (j == db.n || entry_at(&db, j, &ek, &eklen, &vs, &vl) < 0 || hc_key_cmp(ek, eklen, key.buf, key.len) != 0) {
+    const unsigned char *ek, *v;
+    Py_ssize_t eklen, vl;
+    if (j == db.n || hc_block_entry(&db, j, &ek, &eklen, &v, &vl) || hc_key_cmp(ek, eklen, key.buf, key.len) != 0) {
         result = Py_BuildValue("(nO)", size, Py_None);
         goto done;
     }
@@ -128,7 +106,6 @@ PyObject *hc_table_get(PyObject *Py_UNUSED(module), PyObject *args) {
         PyErr_Format(PyExc_ValueError, "%s entry out of range", what);
         goto done;
     }
-    const unsigned char *v = data + vs;
     unsigned long long seq = hc_get_le(v + 1, 8), expire_at = hc_get_le(v + 9, 8);
     PyObject *expire = expire_at ? PyLong_FromUnsignedLongLong(expire_at) : Py_NewRef(Py_None);
     if (expire != NULL)
