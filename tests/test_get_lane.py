@@ -27,7 +27,7 @@ from hypercache.storage import Storage
 from hypercache.commands.context import ServerState
 from hypercache.commands.fastlane import count_lane_calls, lane_open
 from hypercache.config import Config
-from hypercache.native import CuckooFilter, key_slot, lane_round, parse_multibulk, recv_lane, send_lane_replies
+from hypercache.native import CuckooFilter, HotTier, key_slot, lane_round, parse_multibulk, recv_lane, send_lane_replies
 from hypercache.server.connection import RECV_SENT, Connection
 
 from .support import ServerProcess
@@ -184,7 +184,7 @@ def keyspace_snapshot(state: ServerState) -> dict:
         "false_positives": ks.cold.false_positives if ks.cold is not None else None,
         "set_calls": stats.commands["set"].calls if "set" in stats.commands else 0,
         # what the write lane must leave exactly as Keyspace.set does
-        "counters": (ks.version, ks._size, ks._hot, ks.used_bytes, bytes(ks._occupied)),
+        "counters": (ks.version, ks._size, ks._hot, ks.used_bytes, len(ks._tier), ks._tier.bytes),
         "store": store_snapshot(ks.cold.storage) if ks.cold is not None else None,
         "filter": [k in ks.cold.filter for k in KEYS] if ks.cold is not None else None,
     }
@@ -223,9 +223,9 @@ def run_pair(monkeypatch: pytest.MonkeyPatch, pair: Pair, batches) -> None:
                     continue
                 with_lane, without = pair.feed(monkeypatch, b"".join(pipeline))
                 assert with_lane == without, batch
-                # Under a memory limit the lane keeps each slot dict in the same LRU order.
+                # The lane keeps each slot's keys in the same LRU order.
                 for slot in {key_slot(k) for k in KEYS}:
-                    orders = [list(state.keyspace._slots[slot]) for state in pair.states]
+                    orders = [state.keyspace._tier.slot_keys_by_age(slot) for state in pair.states]
                     assert orders[0] == orders[1]
                 pipeline = []
                 pair.now += 200_000
@@ -317,10 +317,11 @@ def test_write_lane_incr_moves_its_key_in_lru_order(monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize("via_round", [False, True])
 def test_writes_move_their_key_in_lru_order(monkeypatch: pytest.MonkeyPatch, via_round: bool) -> None:
-    """Under a memory limit a SET, an MSET or an INCR of a key in memory moves it to the
-    end of its slot's LRU order (Redis's writes touch the LRU clock), in the lane as in
-    Keyspace._store; without a limit the order is left alone."""
-    for limit, expected in ((10_000_000, [b"{a}c", b"{a}b", b"a", b"{a}d"]), (0, [b"a", b"{a}b", b"{a}c", b"{a}d"])):
+    """A SET, an MSET or an INCR of a key in memory makes it its slot's most recently
+    used (Redis's writes touch the LRU clock), in the lane as in Keyspace._store, with
+    or without a memory limit."""
+    expected = [b"{a}c", b"{a}b", b"a", b"{a}d"]
+    for limit in (10_000_000, 0):
         with tempfile.TemporaryDirectory() as tmp:
             pair = Pair(Path(tmp), via_round=via_round, maxmemory=limit, maxmemory_policy="allkeys-lru")
             try:
@@ -331,7 +332,7 @@ def test_writes_move_their_key_in_lru_order(monkeypatch: pytest.MonkeyPatch, via
                     with_lane, without = pair.feed(monkeypatch, multibulk(*req))
                     assert with_lane == without
                 for state in pair.states:
-                    assert list(state.keyspace._slots[key_slot(b"a")]) == expected
+                    assert state.keyspace._tier.slot_keys_by_age(key_slot(b"a")) == expected
             finally:
                 pair.close()
 
@@ -352,26 +353,26 @@ def test_lane_serves_hits_and_counts_them(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_native_lane_keeps_request_order() -> None:
     """A GET after a request still to run is not answered ahead of it."""
-    slots = [{} for _ in range(16384)]
-    slots[key_slot(b"a")][b"a"] = b"old"
+    tier = HotTier()
+    tier.set(b"a", b"old")
     reply = bytearray()
     out: list[list[bytes]] = []
     totals = [0] * 14  # keys read, nulls, then calls and ns per command code (GET at 2, MGET at 4, ...)
     buf = multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new") + multibulk(b"GET", b"a")
-    pos, last = parse_multibulk(buf, 0, out, 1 << 20, (slots, {}, reply, False, None, False, totals))
+    pos, last = parse_multibulk(buf, 0, out, 1 << 20, (tier, {}, reply, None, False, totals))
     assert (totals[2], last, out, bytes(reply)) == (1, 1, [[b"SET", b"a", b"new"]], b"$3\r\nold\r\n")
     assert pos == len(multibulk(b"GET", b"a") + multibulk(b"SET", b"a", b"new"))  # before the 2nd GET
     # A key with a TTL entry, a non-bytes value, a key the filter may hold: all left to
     # the ordinary path.
-    slots[key_slot(b"t")][b"t"] = b"v"
-    slots[key_slot(b"o")][b"o"] = object()
+    tier.set(b"t", b"v", True)  # held with its TTL flag
+    tier.set(b"o", object())
     keyspace_filter = CuckooFilter.for_fpp(1000, 0.01)
     keyspace_filter.insert(b"cold")
     out = []
     buf = multibulk(b"GET", b"t") + multibulk(b"GET", b"o") + multibulk(b"GET", b"cold")
     buf += multibulk(b"MGET", b"a", b"t") + multibulk(b"MGET", *[b"a"] * 65)
     totals = [0] * 14
-    lane = (slots, {b"t": 1}, reply, False, keyspace_filter, False, totals)
+    lane = (tier, {b"t": 1}, reply, keyspace_filter, False, totals)
     pos, last = parse_multibulk(buf, 0, out, 1 << 20, lane)
     assert (pos, last, totals) == (len(buf), 0, [0] * 14)
     assert out[:3] == [[b"GET", b"t"], [b"GET", b"o"], [b"GET", b"cold"]]
@@ -380,17 +381,17 @@ def test_native_lane_keeps_request_order() -> None:
     for resp3, null in ((False, b"$-1\r\n"), (True, b"_\r\n")):
         reply.clear()
         totals = [0] * 14
-        lane = (slots, {}, reply, False, keyspace_filter, resp3, totals)
+        lane = (tier, {}, reply, keyspace_filter, resp3, totals)
         _, last = parse_multibulk(multibulk(b"mget", b"a", b"absent", b"a"), 0, [], 1 << 20, lane)
         assert last == 2 and totals[:3] + totals[4:5] + totals[6:] == [3, 1, 0, 1] + [0] * 8
         assert bytes(reply) == b"*3\r\n$3\r\nold\r\n" + null + b"$3\r\nold\r\n"
     # Without a filter (a pure cache) memory is everything: a miss is a null.
     reply.clear()
     totals = [0] * 14
-    parse_multibulk(multibulk(b"GET", b"cold"), 0, [], 1 << 20, (slots, {}, reply, False, None, False, totals))
+    parse_multibulk(multibulk(b"GET", b"cold"), 0, [], 1 << 20, (tier, {}, reply, None, False, totals))
     assert (totals[2], totals[0], totals[1], bytes(reply)) == (1, 1, 1, b"$-1\r\n")
     with pytest.raises(TypeError):
-        parse_multibulk(buf, 0, [], 100, (slots[:10], {}, reply, False, None, False, totals))
+        parse_multibulk(buf, 0, [], 100, ([{}] * 16384, {}, reply, None, False, totals))
 
 
 @pytest.fixture(scope="module")
@@ -439,7 +440,7 @@ def test_lane_moves_a_hit_to_the_lru_end(monkeypatch: pytest.MonkeyPatch) -> Non
         pair.feed(monkeypatch, multibulk(b"SET", b"a", b"1") + multibulk(b"SET", b"{a}c", b"2"))
         pair.feed(monkeypatch, multibulk(b"GET", b"a"))
         for state in pair.states:
-            assert list(state.keyspace._slots[key_slot(b"a")]) == [b"{a}c", b"a"]
+            assert state.keyspace._tier.slot_keys_by_age(key_slot(b"a")) == [b"{a}c", b"a"]
         assert pair.states[0].stats.commands["get"].calls == 1  # answered by the lane
     finally:
         pair.close()
@@ -448,11 +449,11 @@ def test_lane_moves_a_hit_to_the_lru_end(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_recv_lane_reads_parses_and_hands_back_the_rest() -> None:
     """native recv_lane: one recv, the lane's answers (added to the running totals), the
     requests it parsed and the bytes it did not take; EAGAIN and EOF as socket.recv."""
-    slots = [{} for _ in range(16384)]
-    slots[key_slot(b"a")][b"a"] = b"1"
+    tier = HotTier()
+    tier.set(b"a", b"1")
     reply = bytearray()
     totals = [0] * 14
-    lane = (slots, {}, reply, False, None, False, totals)
+    lane = (tier, {}, reply, None, False, totals)
     ours, theirs = socket.socketpair()
     try:
         ours.setblocking(False)
@@ -481,10 +482,10 @@ def test_recv_lane_sends_a_read_it_answered_whole_and_only_that() -> None:
     """With send=True recv_lane sends the replies of a read the lane answered whole and
     removes them from the reply buffer; a read with a request left for Python sends
     nothing (its replies keep their order); a full socket keeps the unsent rest."""
-    slots = [{} for _ in range(16384)]
-    slots[key_slot(b"a")][b"a"] = b"v" * 1000
+    tier = HotTier()
+    tier.set(b"a", b"v" * 1000)
     reply = bytearray()
-    lane = (slots, {}, reply, False, None, False, [0] * 14)
+    lane = (tier, {}, reply, None, False, [0] * 14)
     ours, theirs = socket.socketpair()
     try:
         ours.setblocking(False)
@@ -520,10 +521,10 @@ def test_lane_round_serves_quiet_clients_and_stops_at_the_first_it_cannot() -> N
     """native lane_round: reads answered whole are sent and listed in `touched`; a client
     it has no entry for, an event that is not a plain EPOLLIN, pending replies, EOF and a
     read with requests for Python stop it there (with what it read, if it read)."""
-    slots = [{} for _ in range(16384)]
-    slots[key_slot(b"a")][b"a"] = b"1"
+    tier = HotTier()
+    tier.set(b"a", b"1")
     totals = [0] * 14
-    shared = (slots, {}, False, None, totals)
+    shared = (tier, {}, None, totals)
     pairs = [socket.socketpair() for _ in range(4)]
     try:
         for ours, _ in pairs:

@@ -1,10 +1,13 @@
 """The keyspace: bytes keys to typed values, with expiry and change signals.
 
 Layout (chosen for the storage engine and the cluster that come after it):
-- one dict per cluster slot. A slot is then a unit that SCAN walks with a stateless
-  cursor, that CLUSTER COUNTKEYSINSLOT counts and that migration moves, and it maps
-  one to one onto the slot-prefixed key ranges of the LSM store. A byte per slot
-  (1 = holds keys) lets SCAN and RANDOMKEY jump over empty slots at memchr speed;
+- the values in memory are in the native HotTier (native/src/hc_hot.h): keys and
+  string values in one allocation each, outside Python objects, in one table per
+  cluster slot. A slot is then a unit that SCAN walks with a stateless cursor, that
+  CLUSTER COUNTKEYSINSLOT counts and that migration moves, and it maps one to one onto
+  the slot-prefixed key ranges of the LSM store; SCAN and RANDOMKEY jump over empty
+  slots at memchr speed (HotTier.next_occupied). Each entry carries a recency tick for
+  LRU eviction and a flag for "has a TTL", which the native lane reads;
 - expiry times (ms since the epoch) in their own dict, as Redis does, so keys
   without a TTL pay nothing for it, plus a heap that the active expiry cycle pops;
 - a string value is plain `bytes`; other types are objects with a `type_name`.
@@ -12,8 +15,8 @@ Layout (chosen for the storage engine and the cluster that come after it):
 Every mutation goes through `_store` or `_remove`, which bump the version, and tell
 WATCHing clients and the write listener about it.
 
-With a cold tier (coldtier.py: the LSM store plus the keyspace cuckoo filter) the slot
-dicts are only the hot tier: a cache of recently used values. Every write goes to the
+With a cold tier (coldtier.py: the LSM store plus the keyspace cuckoo filter) the hot
+tier is only: a cache of recently used values. Every write goes to the
 store first; a read that misses memory asks the filter, then the store, and keeps what
 it found. Past the memory limit the least recently used values leave memory only. The
 live-key count and the expiry map then cover the whole store (the expiry map stays in
@@ -25,15 +28,13 @@ from __future__ import annotations
 
 import copy as _copy
 import heapq
-import itertools
 import random
 import time
-from sys import getsizeof
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol
 
 from hypercache.errors import CommandError, WrongTypeError
 from hypercache.keyslot import SLOT_COUNT
-from hypercache.native import key_slot  # the C one: a fifth of the Python one's cost
+from hypercache.native import HotTier
 from hypercache.keyspace.glob import compile_glob
 from hypercache.keyspace.values import ENTRY_OVERHEAD, memory_of
 
@@ -56,12 +57,9 @@ class OutOfMemoryError(Exception):
     """Over the memory limit and the policy allows no eviction (Redis's -OOM)."""
 
 
-# A slot dict whose table takes more than this many bytes per key it holds, beyond the
-# first SLOT_DICT_SMALL, is re-created when eviction takes a key from it (CPython 3.11:
-# 224 bytes up to 5 keys, 352 up to 10, 632 up to 21, 1168 up to 42): each copy at least
-# halves the table, and a dict refilled by writes resizes itself.
-SLOT_DICT_BYTES_PER_KEY = 100
-SLOT_DICT_SMALL = 500
+# Keys of a slot an LRU eviction compares (Redis samples maxmemory-samples, 5, keys of
+# the whole keyspace; this samples a random slot's keys, all of them in a small slot).
+EVICTION_SAMPLES = 8
 
 EVICTION_POLICIES = (
     "noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random",
@@ -81,8 +79,7 @@ class Keyspace:
 
     def __init__(self, clock: Callable[[], int] = now_ms) -> None:
         self._clock = clock
-        self._slots: list[dict[bytes, object]] = [{} for _ in range(SLOT_COUNT)]
-        self._occupied = bytearray(SLOT_COUNT)  # 1 where the slot's dict is not empty
+        self._tier = HotTier()  # the values in memory
         self._size = 0  # live keys (memory and store)
         self._hot = 0  # keys whose value is in memory
         self._expires: dict[bytes, int] = {}
@@ -92,7 +89,6 @@ class Keyspace:
         self.used_bytes = 0  # what the hot tier holds (values.memory_of per key)
         self.maxmemory = 0  # bytes; 0 = no limit
         self.policy = "noeviction"
-        self._recency = False  # keep each slot dict in LRU order (only under a limit)
         self.version = 0  # bumped by every mutation
         self.hits = 0
         self.misses = 0
@@ -108,8 +104,7 @@ class Keyspace:
     def attach_cold_tier(self, cold: ColdTier, live_keys: int, expires: dict[bytes, int]) -> None:
         """Put the keyspace over a store (at start-up, before any command runs):
         `live_keys` and `expires` are what `cold.rebuild()` found there."""
-        self._slots = [{} for _ in range(SLOT_COUNT)]
-        self._occupied = bytearray(SLOT_COUNT)
+        self._tier.clear()
         self._hot = 0
         self.used_bytes = 0
         self._cold = cold
@@ -127,15 +122,12 @@ class Keyspace:
             raise ValueError(f"unknown maxmemory policy {policy!r}")
         self.maxmemory = maxmemory
         self.policy = policy
-        self._recency = maxmemory > 0 and not policy.endswith("random")
 
     # ---- reads -------------------------------------------------------------------------
 
     def _fetch(self, key: bytes) -> object | None:
         """The live value of `key`: memory first, then the store (which it stays in)."""
-        slot_no = key_slot(key)
-        slot = self._slots[slot_no]
-        value = slot.get(key)
+        value = self._tier.get(key)  # (a use of the key: its LRU tick moves on)
         if value is None:
             if self._cold is None:
                 return None
@@ -144,37 +136,32 @@ class Keyspace:
             value = self._cold.load(key)
             if value is None:
                 return None
-            if not slot:
-                self._occupied[slot_no] = 1
-            slot[key] = value
+            self._tier.set(key, value, key in self._expires)
             self._hot += 1
             self.loaded_keys += 1
             self.used_bytes += memory_of(key, value)
             return value
         if self._expires and self._expired(key):
             return None
-        if self._recency:
-            del slot[key]  # re-insert at the end: each slot dict is in LRU order
-            slot[key] = value
         return value
 
     def hot_tier_view(self, reply: bytearray, resp3: bool, totals: list[int], deltas: list[int]) -> tuple:
         """The native lane's view of the keyspace (commands/fastlane.py, hc_resp.h): the
-        slot dicts, the expiry map, the reply buffer, whether dicts keep LRU order, the
-        keyspace filter (None without a store), the protocol, the running sums the
-        lane adds what it answers to, and the write lane's view (hot_tier_write_view
-        over `deltas`, None while closed). The lane answers a key
-        only where `_fetch` would return a bytes value from memory, or None without
-        reading the store (no TTL entry, and the filter rules the key out)."""
+        hot tier, the expiry map, the reply buffer, the keyspace filter (None without a
+        store), the protocol, the running sums the lane adds what it answers to, and the
+        write lane's view (hot_tier_write_view over `deltas`, None while closed). The
+        lane answers a key only where `_fetch` would return a bytes value from memory,
+        or None without reading the store (no TTL entry, and the filter rules the key
+        out)."""
         cold = self._cold
-        return (self._slots, self._expires, reply, self._recency, None if cold is None else cold.filter, resp3, totals,
+        return (self._tier, self._expires, reply, None if cold is None else cold.filter, resp3, totals,
                 self.hot_tier_write_view(deltas))
 
     def hot_tier_shared_view(self, totals: list[int]) -> tuple:
         """hot_tier_view without a client's part (its reply buffer and protocol): the
         keyspace's share of native lane_round's argument."""
         cold = self._cold
-        return (self._slots, self._expires, self._recency, None if cold is None else cold.filter, totals)
+        return (self._tier, self._expires, None if cold is None else cold.filter, totals)
 
     def hot_tier_write_view(self, deltas: list[int]) -> tuple | None:
         """The native write lane's argument (lane_round's `writes`, hc_resp.h), or None
@@ -189,12 +176,12 @@ class Keyspace:
             return None
         cold = self._cold
         if cold is None:
-            return (None, None, None, None, self._occupied, deltas, 0, ENTRY_OVERHEAD, 0, 0, None)
+            return (None, None, None, None, deltas, 0, ENTRY_OVERHEAD, 0, 0, None)
         view = cold.lane_write_view()
         if view is None:
             return None
         memtable, unsorted, wal, record_type, last_seq, memtable_overhead, bucket_overhead = view
-        return (memtable, unsorted, wal, record_type, self._occupied, deltas, last_seq, ENTRY_OVERHEAD,
+        return (memtable, unsorted, wal, record_type, deltas, last_seq, ENTRY_OVERHEAD,
                 memtable_overhead, bucket_overhead, cold.contains)
 
     def apply_lane_writes(self, deltas: list[int]) -> None:
@@ -248,7 +235,7 @@ class Keyspace:
         raise WrongTypeError()
 
     def exists(self, key: bytes) -> bool:
-        if self._cold is not None and key not in self._slots[key_slot(key)]:
+        if self._cold is not None and key not in self._tier:
             if self._expires and self._expired(key):
                 return False
             return self._cold.contains(key)  # no need to bring the value into memory
@@ -259,7 +246,7 @@ class Keyspace:
         Without a store the keyspace is exact, and answers exactly."""
         if self._cold is None:
             return self.exists(key)
-        return key in self._slots[key_slot(key)] or self._cold.might_exist(key)
+        return key in self._tier or self._cold.might_exist(key)
 
     def expire_at(self, key: bytes) -> int | None:
         """The key's expiry in ms since the epoch, or None if it has none (or is absent)."""
@@ -372,8 +359,7 @@ class Keyspace:
             self._cold.flush()  # first: if the store refuses, nothing changes
         for key in list(self._watchers):
             self._signal(key)
-        self._slots = [{} for _ in range(SLOT_COUNT)]
-        self._occupied = bytearray(SLOT_COUNT)
+        self._tier.clear()
         self._size = 0
         self._hot = 0
         self.used_bytes = 0
@@ -394,13 +380,13 @@ class Keyspace:
             return [k for k, _ in self._cold.iter_keys()
                     if match(k) and not (k in expires and expires[k] <= now)]
         out = []
-        slots, occupied = self._slots, self._occupied
-        slot_no = occupied.find(1)
+        tier = self._tier
+        slot_no = tier.next_occupied(0)
         while slot_no >= 0:
-            for key in slots[slot_no]:
+            for key in tier.slot_keys(slot_no):
                 if match(key) and not (key in expires and expires[key] <= now):
                     out.append(key)
-            slot_no = occupied.find(1, slot_no + 1)
+            slot_no = tier.next_occupied(slot_no + 1)
         return out
 
     def scan(
@@ -427,15 +413,18 @@ class Keyspace:
         visited = 0
         now = self._clock()
         expires = self._expires
-        occupied = self._occupied
+        tier = self._tier
         while visited < count:
-            slot_no = occupied.find(1, slot_no)  # empty slots cost nothing to skip
+            slot_no = tier.next_occupied(slot_no)  # empty slots cost nothing to skip
             if slot_no < 0:
                 slot_no = SLOT_COUNT
                 break
-            slot = self._slots[slot_no]
+            if type_filter is None:
+                entries = [(key, None) for key in tier.slot_keys(slot_no)]
+            else:
+                entries = tier.slot_items(slot_no)
             slot_no += 1
-            for key, value in slot.items():
+            for key, value in entries:
                 visited += 1
                 if key in expires and expires[key] <= now:
                     continue
@@ -444,7 +433,7 @@ class Keyspace:
                 if type_filter is not None and type_name(value) != type_filter:
                     continue
                 out.append(key)
-        if slot_no < SLOT_COUNT and occupied.find(1, slot_no) < 0:
+        if slot_no < SLOT_COUNT and tier.next_occupied(slot_no) < 0:
             slot_no = SLOT_COUNT  # only empty slots are left: this call ends the scan
         return (0 if slot_no >= SLOT_COUNT else slot_no), out
 
@@ -474,24 +463,24 @@ class Keyspace:
                 if key is None or self.exists(key):  # an expired key is deleted here
                     return key
             return None
+        tier = self._tier
         # A dense keyspace: a random slot is likely occupied.
         for _ in range(100 if self._size >= SLOT_COUNT else 0):
-            slot = self._slots[random.randrange(SLOT_COUNT)]
-            if slot:
-                key = _random_item(slot)
-                if self.peek(key) is not None:
-                    return key
+            key = tier.random_key(random.randrange(SLOT_COUNT), random.getrandbits(32))
+            if key is not None and self.peek(key) is not None:
+                return key
         # Otherwise the first occupied slot from a random place on, round.
-        occupied = self._occupied
         while self._size:
-            slot_no = occupied.find(1, random.randrange(SLOT_COUNT))
-            if slot_no < 0:
-                slot_no = occupied.find(1)
-            slot = self._slots[slot_no]
-            key = _random_item(slot)
+            key = tier.random_key(self._random_occupied_slot(), random.getrandbits(32))
             if self.peek(key) is not None:  # an expired key is deleted here
                 return key
         return None
+
+    def _random_occupied_slot(self) -> int:
+        """The first slot holding keys in memory from a random place on, round (the
+        caller knows one does)."""
+        slot_no = self._tier.next_occupied(random.randrange(SLOT_COUNT))
+        return slot_no if slot_no >= 0 else self._tier.next_occupied(0)
 
     def iter_keys(self) -> Iterator[bytes]:
         """Every live key, in slot order (a snapshot per slot, safe against mutation)."""
@@ -501,26 +490,26 @@ class Keyspace:
                 if not (key in expires and expires[key] <= now):
                     yield key
             return
-        slot_no = self._occupied.find(1)
+        tier = self._tier
+        slot_no = tier.next_occupied(0)
         while slot_no >= 0:
-            for key in list(self._slots[slot_no]):
+            for key in tier.slot_keys(slot_no):
                 if self.peek(key) is not None:
                     yield key
-            slot_no = self._occupied.find(1, slot_no + 1)
+            slot_no = tier.next_occupied(slot_no + 1)
 
     def slot_keys(self, slot: int, count: int | None = None) -> list[bytes]:
         """The keys of one slot (CLUSTER GETKEYSINSLOT, migration)."""
         if self._cold is not None:
             return self._cold.slot_keys(slot, count if count is not None else self._size)
-        keys = list(self._slots[slot])
-        return keys if count is None else keys[:count]
+        return self._tier.slot_keys(slot, -1 if count is None else count)
 
     def slot_size(self, slot: int) -> int:
         """How many keys one slot holds, expired ones not yet removed included
         (CLUSTER COUNTKEYSINSLOT)."""
         if self._cold is not None:
             return self._cold.slot_size(slot)
-        return len(self._slots[slot])
+        return self._tier.slot_len(slot)
 
     # ---- memory limit ------------------------------------------------------------------
 
@@ -563,7 +552,7 @@ class Keyspace:
 
     def _eviction_candidate(self) -> bytes | None:
         """A key whose value may leave memory, by the policy (approximated as Redis
-        does: each slot dict is kept in LRU order, and a random slot gives up its oldest)."""
+        does: the least recently used of a few keys sampled from a random slot)."""
         if self._hot == 0:
             return None
         policy = self.policy
@@ -572,14 +561,10 @@ class Keyspace:
                 return None
             if policy.startswith("volatile"):
                 return self._volatile_candidate(policy)
-        occupied = self._occupied
-        slot_no = occupied.find(1, random.randrange(SLOT_COUNT))
-        if slot_no < 0:
-            slot_no = occupied.find(1)
-        slot = self._slots[slot_no]
+        slot_no = self._random_occupied_slot()
         if policy.endswith("random"):
-            return _random_item(slot)
-        return next(iter(slot))
+            return self._tier.random_key(slot_no, random.getrandbits(32))
+        return self._tier.oldest_key(slot_no, random.getrandbits(32), EVICTION_SAMPLES)
 
     def _volatile_candidate(self, policy: str) -> bytes | None:
         """A key with a TTL: the soonest to expire (volatile-ttl) or a random one."""
@@ -597,16 +582,7 @@ class Keyspace:
 
     def _unload(self, key: bytes) -> None:
         """Drop a value from memory only; the store still holds it."""
-        slot_no = key_slot(key)
-        slot = self._slots[slot_no]
-        value = slot.pop(key)
-        n = len(slot)
-        if not n:
-            self._occupied[slot_no] = 0
-        if n * SLOT_DICT_BYTES_PER_KEY < getsizeof(slot) - SLOT_DICT_SMALL:
-            # A dict keeps its table when keys leave: one that held many keys and now
-            # holds few (the hot tier shrank) is copied into a table of its size.
-            self._slots[slot_no] = dict(slot) if n else {}  # in the same (LRU) order
+        value = self._tier.pop(key)  # (its slot's table shrinks as keys leave)
         self._hot -= 1
         self.used_bytes -= memory_of(key, value)
         self.unloaded_keys += 1
@@ -671,10 +647,9 @@ class Keyspace:
     # ---- the two mutation primitives ---------------------------------------------------
 
     def _store(self, key: bytes, value: object, expire_at: int | None) -> None:
-        slot_no = key_slot(key)
-        slot = self._slots[slot_no]
+        tier = self._tier
         cold = self._cold
-        old = slot.get(key)
+        old = tier.get(key)
         if cold is not None:
             # Reap an expired key first, so the count and the filter agree with the store.
             if self._expires and old is None and self._expired(key):
@@ -687,14 +662,11 @@ class Keyspace:
         elif old is None:
             self._size += 1
         if old is None:
-            if not slot:
-                self._occupied[slot_no] = 1
             self._hot += 1
         else:
             self.used_bytes -= memory_of(key, old)
-            if self._recency:  # a write touches its key as a read does (Redis's LRU clock)
-                del slot[key]
-        slot[key] = value  # (at the end of the slot dict: its LRU order)
+        # (a write is a use of the key, as Redis's writes update its LRU clock)
+        tier.set(key, value, expire_at is not None)
         self.used_bytes += memory_of(key, value)
         if expire_at is None:
             if self._expires:
@@ -713,14 +685,10 @@ class Keyspace:
         if self._cold is not None:
             self._cold.delete(key)  # first: if the store refuses, nothing changes
             self._cold.stopped_live(key)
-        slot_no = key_slot(key)
-        slot = self._slots[slot_no]
-        old = slot.pop(key, None)
+        old = self._tier.pop(key)
         if old is not None:
             self._hot -= 1
             self.used_bytes -= memory_of(key, old)
-            if not slot:
-                self._occupied[slot_no] = 0
         if old is not None or self._cold is not None:
             self._size -= 1
         self._expires.pop(key, None)
@@ -730,6 +698,3 @@ class Keyspace:
         if self.write_listener is not None:
             self.write_listener(key, None, None)
 
-
-def _random_item(slot: dict[bytes, object]) -> bytes:
-    return next(itertools.islice(slot, random.randrange(len(slot)), None))

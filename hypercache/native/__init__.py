@@ -17,6 +17,7 @@ this file for the hashing and the serialised formats).
 - `BloomFilter`: RedisBloom's BF.* scalable bloom filter; `BloomFilter.from_keys(keys,
   error_rate)` plus `to_bytes()` / `BloomFilter.frombuffer(buf)` are an SSTable's filter
   block (read in place, no copy).
+- `HotTier`: the keyspace's hot tier, keys and string values outside Python objects.
 - `key_slot(key)`: CRC16-XMODEM of the key or its {hash tag}, mod 16384.
 """
 
@@ -35,6 +36,7 @@ __all__ = [
     "CuckooFilter",
     "DEFAULT_MAX_CHUNK",
     "FilterFullError",
+    "HotTier",
     "SLOT_COUNT",
     "crc16",
     "fingerprint_bits_for",
@@ -55,6 +57,7 @@ __all__ = [
 ]
 
 FilterFullError = _native.FilterFullError
+HotTier = _native.HotTier  # the keyspace's values in memory (src/hc_hot.h)
 SLOT_COUNT: int = _native.SLOT_COUNT
 DEFAULT_MAX_CHUNK: int = _native.DEFAULT_MAX_CHUNK
 

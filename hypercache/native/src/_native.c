@@ -26,6 +26,7 @@
 #include "hc_compact.h"
 #include "hc_table_get.h"
 #include "hc_cuckoo.h"
+#include "hc_hot.h"
 #include "hc_hash.h"
 
 #define GIL_FREE_BYTES (64 * 1024) /* release the GIL for copies/scans above this size */
@@ -1199,7 +1200,7 @@ static struct PyModuleDef native_module = {
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&CuckooType) < 0 || PyType_Ready(&BloomType) < 0) return NULL;
+    if (PyType_Ready(&CuckooType) < 0 || PyType_Ready(&BloomType) < 0 || PyType_Ready(&HotTierType) < 0) return NULL;
     PyObject *m = PyModule_Create(&native_module);
     if (!m) return NULL;
     FilterFullError = PyErr_NewExceptionWithDoc("hypercache.native._native.FilterFullError",
@@ -1207,6 +1208,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (!FilterFullError || PyModule_AddObjectRef(m, "FilterFullError", FilterFullError) < 0 ||
         PyModule_AddObjectRef(m, "CuckooFilter", (PyObject *)&CuckooType) < 0 ||
         PyModule_AddObjectRef(m, "BloomFilter", (PyObject *)&BloomType) < 0 ||
+        PyModule_AddObjectRef(m, "HotTier", (PyObject *)&HotTierType) < 0 ||
         PyModule_AddIntConstant(m, "SLOT_COUNT", HC_SLOT_COUNT) < 0 ||
         PyModule_AddIntConstant(m, "DEFAULT_MAX_CHUNK", DEFAULT_MAX_CHUNK) < 0 ||
         PyModule_AddIntConstant(m, "CF_HEADER_SIZE", HC_CF_HEADER_SIZE) < 0 ||

@@ -5,6 +5,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "hc_hot.h"
+
 /* The write lane's view of the keyspace and the store (see hc_resp.h, lane_round's
  * `writes`), unpacked, and what the writes of one call changed: the caller applies the
  * sums to the Python objects right after the call (Keyspace.apply_lane_writes). */
@@ -14,7 +16,6 @@ typedef struct {
     PyObject *wal;         /* the WAL's buffer (bytearray) the records are appended to */
     PyObject *record_type; /* storage.records.Record (a tuple subclass) */
     PyObject *contains;    /* ColdTier.contains: is a key the filter cannot rule out live in the store? */
-    PyObject *occupied;    /* the keyspace's bytearray: 1 where a slot's dict is not empty */
     PyObject *deltas;      /* list of 7 ints the sums below are added to */
     long long base_seq;    /* the store's last_seq before the call */
     /* values.ENTRY_OVERHEAD, memtable.ENTRY_OVERHEAD and memtable.BUCKET_OVERHEAD */
@@ -27,8 +28,9 @@ typedef struct {
 
 /* The lane argument, unpacked (see hc_resp.h). `writes` NULL: the write lane is closed. */
 typedef struct {
-    PyObject *slots, *expires, *reply, *filter, *totals;
-    int recency, resp3;
+    HotTierObject *hot; /* the keyspace's hot tier (hc_hot.h) */
+    PyObject *expires, *reply, *filter, *totals;
+    int resp3;
     lane_writes_t *writes;
 } lane_t;
 
@@ -49,6 +51,9 @@ typedef struct {
 /* Is `key` possibly in the keyspace filter `filter` (a native CuckooFilter)? 1 maybe,
  * 0 certainly not, -1 if it cannot say (not a usable cuckoo filter). In _native.c. */
 int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len);
+
+/* Does `key` have an entry in the lane's expiry dict? 1, 0, or -1 on error. In hc_resp.c. */
+int hc_lane_has_ttl_entry(const lane_t *lane, const char *key, Py_ssize_t len);
 
 /* INCR key (by 1) or DECR key (by -1), the key's bulk header at buf[p]: as
  * hc_lane_set, for an integer string in memory or a key the filter rules out (0 then:

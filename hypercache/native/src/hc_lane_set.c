@@ -10,7 +10,8 @@
  *   - the memtable entry ikey -> Record(1, value, None, seq) in the SortedDict's dict, a
  *     new key appended to its slot's list of unsorted keys (memtable.py places them in
  *     the order when a range read needs it);
- *   - the hot tier: slot dict[key] = value, a new live key inserted in the filter;
+ *   - the hot tier: the key and value copied into its entry (hc_hot.h), a new live key
+ *     inserted in the filter;
  *   - the counters the caller then applies (lane_writes_t).
  */
 #include <limits.h>
@@ -148,41 +149,40 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
     lane_writes_t *w = lane->writes;
     char digits[24];
     uint16_t slot = hc_key_slot((const uint8_t *)at, (size_t)klen);
-    PyObject *dict = PyList_GET_ITEM(lane->slots, slot);
-    if (!PyDict_CheckExact(dict)) return 0;
-    PyObject *key = PyBytes_FromStringAndSize(at, (Py_ssize_t)klen);
-    if (key == NULL) return -1;
     int rc = 0;
-    PyObject *value = NULL, *ikey = NULL;
-    PyObject *old = PyDict_GetItemWithError(dict, key); /* borrowed */
-    if (old == NULL && PyErr_Occurred()) goto fail;
-    if (old != NULL && !PyBytes_CheckExact(old)) goto out; /* another type: its memory counts differ */
-    int has_ttl = PyDict_GET_SIZE(lane->expires) ? PyDict_Contains(lane->expires, key) : 0;
-    if (has_ttl < 0) goto fail;
-    if (has_ttl) goto out;
+    PyObject *key = NULL, *value = NULL, *ikey = NULL; /* made only where a Python object must hold them */
+    hc_hot_entry *old = hc_hot_find(lane->hot, slot, at, (size_t)klen);
+    /* another type (its memory counts differ) or a TTL: the ordinary path */
+    if (old != NULL && (old->flags & (HC_HOT_OBJECT | HC_HOT_TTL))) return 0;
+    if (old == NULL) {
+        int has_ttl = hc_lane_has_ttl_entry(lane, at, (Py_ssize_t)klen);
+        if (has_ttl != 0) return has_ttl < 0 ? -1 : 0;
+    }
     int is_new = old == NULL; /* not in memory */
     int ask_store = 0;        /* the filter cannot rule it out: the store says if it is live */
     if (is_new && lane->filter != Py_None) {
         int maybe = hc_lane_filter_contains(lane->filter, at, (Py_ssize_t)klen);
-        if (maybe < 0) goto out;
+        if (maybe < 0) return 0;
         /* an INCR needs the stored value itself: the ordinary path loads it */
-        if (maybe && (by != 0 || w->contains == NULL)) goto out;
+        if (maybe && (by != 0 || w->contains == NULL)) return 0;
         ask_store = maybe;
     }
     if (by != 0) {
         long long v = 0;
-        if (old != NULL && !read_int64(PyBytes_AS_STRING(old), PyBytes_GET_SIZE(old), &v)) goto out;
-        if ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by)) goto out; /* overflow */
+        if (old != NULL && !read_int64(hc_hot_value(old), old->vlen, &v)) return 0;
+        if ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by)) return 0; /* overflow */
         *number = v + by;
         vlen = snprintf(digits, sizeof digits, "%lld", *number);
         vat = digits;
     }
-    rc = 1;
-    if (probe) goto out;
-    value = PyBytes_FromStringAndSize(vat, (Py_ssize_t)vlen);
-    if (value == NULL) goto fail;
+    if (probe) return 1;
+    long long old_vlen = old != NULL ? old->vlen : 0; /* `old` may move once the tier changes */
     if (w->memtable != NULL) { /* the store first: the WAL record, then the memtable */
         int live_before = !is_new;
+        if (ask_store || !live_before) {
+            key = PyBytes_FromStringAndSize(at, (Py_ssize_t)klen);
+            if (key == NULL) goto fail;
+        }
         if (ask_store) { /* before this write is in the memtable, as Keyspace._store asks */
             PyObject *answer = PyObject_CallOneArg(w->contains, key);
             if (answer == NULL) {
@@ -197,8 +197,9 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
             }
         }
         long long seq = w->base_seq + w->writes + 1;
+        value = PyBytes_FromStringAndSize(vat, (Py_ssize_t)vlen);
         ikey = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)klen + 2);
-        if (ikey == NULL) goto fail;
+        if (value == NULL || ikey == NULL) goto fail;
         char *ik = PyBytes_AS_STRING(ikey);
         ik[0] = (char)(slot >> 8);
         ik[1] = (char)(slot & 0xFF);
@@ -221,22 +222,17 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
         w->writes++;
         w->live += is_new;
     }
-    if (is_new) {
-        if (PyDict_GET_SIZE(dict) == 0) PyByteArray_AS_STRING(w->occupied)[slot] = 1;
-        w->hot++;
-    } else {
-        w->used -= klen + PyBytes_GET_SIZE(old) + w->hot_overhead;
-    }
-    /* Under a memory limit a write moves its key to the end of its slot's LRU order, as
-     * Keyspace._store does (old is not used past here). */
-    if (old != NULL && lane->recency && PyDict_DelItem(dict, key) < 0) goto fail;
-    if (PyDict_SetItem(dict, key, value) < 0) goto fail;
+    /* the hot tier (a write is a use: the key moves to the young end of the LRU order) */
+    if (hc_hot_put(lane->hot, slot, at, (size_t)klen, vat, (size_t)vlen, NULL, 0) < 0) goto fail;
+    if (is_new) w->hot++;
+    else w->used -= klen + old_vlen + w->hot_overhead;
     w->used += klen + vlen + w->hot_overhead;
+    rc = 1;
     goto out;
 fail:
     rc = -1;
 out:
-    Py_DECREF(key);
+    Py_XDECREF(key);
     Py_XDECREF(value);
     Py_XDECREF(ikey);
     return rc;

@@ -49,42 +49,33 @@ static long long read_header(const char *buf, Py_ssize_t pos, Py_ssize_t end, ch
 enum { KEY_ORDINARY = 0, KEY_VALUE = 1, KEY_ABSENT = 2 };
 
 /* What the lane may answer for the key whose bulk header is at buf[*p] (*p moves past
- * it): KEY_VALUE with new references in *key_out / *value_out (its dict borrowed in
- * *dict_out) when its slot's dict holds a bytes value and the key has no TTL entry;
- * KEY_ABSENT when no dict holds it, it has no TTL entry and the keyspace filter
- * (`filter`; Py_None for a pure cache, where memory is everything) rules it out;
- * else KEY_ORDINARY. -1 on error. */
-static int hot_value(const char *buf, Py_ssize_t *p, Py_ssize_t end, PyObject *slots, PyObject *expires,
-                     PyObject *filter, PyObject **key_out, PyObject **value_out, PyObject **dict_out) {
+ * it): KEY_VALUE with its hot-tier entry in *entry_out when the tier holds a string
+ * for it and the key has no TTL; KEY_ABSENT when the tier does not hold it, it has no
+ * TTL entry and the keyspace filter (Py_None for a pure cache, where memory is
+ * everything) rules it out; else KEY_ORDINARY. -1 on error. */
+static int hot_value(const char *buf, Py_ssize_t *p, Py_ssize_t end, const lane_t *lane, hc_hot_entry **entry_out) {
     long long len = read_header(buf, *p, end, '$', p);
     const char *at = buf + *p;
     *p += len + 2;
-    PyObject *dict = PyList_GET_ITEM(slots, hc_key_slot((const uint8_t *)at, (size_t)len));
-    if (!PyDict_CheckExact(dict)) return KEY_ORDINARY;
-    PyObject *key = PyBytes_FromStringAndSize(at, (Py_ssize_t)len);
-    if (key == NULL) return -1;
-    PyObject *value = PyDict_GetItemWithError(dict, key); /* borrowed */
-    if (value == NULL && PyErr_Occurred()) goto fail;
-    if (value != NULL && !PyBytes_CheckExact(value)) goto ordinary;
-    int has_ttl = PyDict_GET_SIZE(expires) ? PyDict_Contains(expires, key) : 0;
-    if (has_ttl < 0) goto fail;
-    if (has_ttl) goto ordinary;
-    if (value == NULL) {
-        int maybe = filter == Py_None ? 0 : hc_lane_filter_contains(filter, at, (Py_ssize_t)len);
-        Py_DECREF(key);
-        return maybe == 0 ? KEY_ABSENT : KEY_ORDINARY;
+    hc_hot_entry *e = hc_hot_find(lane->hot, hc_key_slot((const uint8_t *)at, (size_t)len), at, (size_t)len);
+    if (e != NULL) {
+        if (e->flags & (HC_HOT_OBJECT | HC_HOT_TTL)) return KEY_ORDINARY;
+        *entry_out = e;
+        return KEY_VALUE;
     }
-    Py_INCREF(value);
-    *key_out = key;
-    *value_out = value;
-    *dict_out = dict;
-    return KEY_VALUE;
-ordinary:
-    Py_DECREF(key);
-    return KEY_ORDINARY;
-fail:
-    Py_DECREF(key);
-    return -1;
+    int has_ttl = hc_lane_has_ttl_entry(lane, at, (Py_ssize_t)len);
+    if (has_ttl != 0) return has_ttl < 0 ? -1 : KEY_ORDINARY;
+    int maybe = lane->filter == Py_None ? 0 : hc_lane_filter_contains(lane->filter, at, (Py_ssize_t)len);
+    return maybe == 0 ? KEY_ABSENT : KEY_ORDINARY;
+}
+
+int hc_lane_has_ttl_entry(const lane_t *lane, const char *key, Py_ssize_t len) {
+    if (PyDict_GET_SIZE(lane->expires) == 0) return 0;
+    PyObject *k = PyBytes_FromStringAndSize(key, len);
+    if (k == NULL) return -1;
+    int has = PyDict_Contains(lane->expires, k);
+    Py_DECREF(k);
+    return has;
 }
 
 /* The lane (see hc_resp.h): answer GET key (mget 0) or MGET key... (mget 1) with `nkeys`
@@ -94,22 +85,20 @@ fail:
  * 1 says it would be answered now. */
 static int serve_keys(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t nkeys, int mget,
                       const lane_t *lane, int probe, Py_ssize_t *absent) {
-    /* per key, in request order: its key and value (new references), its dict; NULLs
-     * for a key answered with a null */
-    PyObject *keys[LANE_MAX_KEYS], *values[LANE_MAX_KEYS], *dicts[LANE_MAX_KEYS];
-    Py_ssize_t size = 0, held = 0, nulls = 0; /* held: entries filled in */
+    /* per key, in request order: its hot-tier entry, NULL for a key answered with a
+     * null (nothing changes the tier until the reply is written) */
+    hc_hot_entry *entries[LANE_MAX_KEYS];
+    Py_ssize_t size = 0, nulls = 0;
     int rc = 1;
     if (nkeys > LANE_MAX_KEYS) return 0;
     for (Py_ssize_t i = 0; i < nkeys; i++) {
-        int how = hot_value(buf, &p, end, lane->slots, lane->expires, lane->filter, &keys[i], &values[i], &dicts[i]);
+        int how = hot_value(buf, &p, end, lane, &entries[i]);
         if (how == KEY_VALUE) {
-            size += 16 + PyBytes_GET_SIZE(values[i]); /* "$<len>\r\n" + value + "\r\n" */
-            held = i + 1;
+            size += 16 + entries[i]->vlen; /* "$<len>\r\n" + value + "\r\n" */
         } else if (how == KEY_ABSENT) {
-            keys[i] = values[i] = dicts[i] = NULL;
+            entries[i] = NULL;
             size += 5;
             nulls++;
-            held = i + 1;
         } else {
             rc = how < 0 ? -1 : 0;
             break;
@@ -126,31 +115,21 @@ static int serve_keys(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t 
             char *dst = PyByteArray_AS_STRING(reply) + at;
             if (mget) dst += sprintf(dst, "*%zd\r\n", nkeys);
             for (Py_ssize_t i = 0; i < nkeys; i++) {
-                if (values[i] == NULL) {
+                hc_hot_entry *e = entries[i];
+                if (e == NULL) {
                     memcpy(dst, null, null_len);
                     dst += null_len;
                     continue;
                 }
-                Py_ssize_t vlen = PyBytes_GET_SIZE(values[i]);
-                dst += sprintf(dst, "$%zd\r\n", vlen);
-                memcpy(dst, PyBytes_AS_STRING(values[i]), (size_t)vlen);
-                memcpy(dst + vlen, "\r\n", 2);
-                dst += vlen + 2;
+                dst += sprintf(dst, "$%u\r\n", e->vlen);
+                memcpy(dst, hc_hot_value(e), e->vlen);
+                memcpy(dst + e->vlen, "\r\n", 2);
+                dst += e->vlen + 2;
+                hc_hot_touch(lane->hot, e); /* a read is a use, as Keyspace._fetch's */
             }
             /* the size was an upper bound: give back the rest */
             if (PyByteArray_Resize(reply, dst - PyByteArray_AS_STRING(reply)) < 0) rc = -1;
-            /* Under a memory limit each slot dict is in LRU order: re-insert at the end,
-             * as Keyspace._fetch does for every key it reads. */
-            for (Py_ssize_t i = 0; rc == 1 && lane->recency && i < nkeys; i++) {
-                if (values[i] == NULL) continue;
-                if (PyDict_DelItem(dicts[i], keys[i]) < 0 || PyDict_SetItem(dicts[i], keys[i], values[i]) < 0)
-                    rc = -1;
-            }
         }
-    }
-    for (Py_ssize_t i = 0; i < held; i++) {
-        Py_XDECREF(keys[i]);
-        Py_XDECREF(values[i]);
     }
     *absent = nulls;
     return rc;
@@ -185,11 +164,10 @@ static int add_to_list(PyObject *totals, const long long *add, Py_ssize_t n);
 
 /* lane_writes_t from a `writes` tuple (see hc_resp.h, lane_round); 0, or -1 with an error. */
 static int unpack_writes(PyObject *t, lane_writes_t *w) {
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 11 || !PyByteArray_Check(PyTuple_GET_ITEM(t, 4)) ||
-        PyByteArray_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != HC_SLOT_COUNT || !PyList_Check(PyTuple_GET_ITEM(t, 5)) ||
-        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 5)) != 7) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 10 || !PyList_Check(PyTuple_GET_ITEM(t, 4)) ||
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != 7) {
         PyErr_SetString(PyExc_TypeError,
-                        "writes: (memtable, unsorted, wal: bytearray, Record, occupied: bytearray(16384), "
+                        "writes: (memtable, unsorted, wal: bytearray, Record, "
                         "deltas: list of 7 ints, base_seq, hot_overhead, mem_overhead, bucket_overhead, contains)");
         return -1;
     }
@@ -209,18 +187,17 @@ static int unpack_writes(PyObject *t, lane_writes_t *w) {
         w->unsorted = unsorted;
         w->wal = PyTuple_GET_ITEM(t, 2);
         w->record_type = PyTuple_GET_ITEM(t, 3);
-        w->contains = PyTuple_GET_ITEM(t, 10);
+        w->contains = PyTuple_GET_ITEM(t, 9);
         if (!PyCallable_Check(w->contains)) {
             PyErr_SetString(PyExc_TypeError, "writes: contains must be callable");
             return -1;
         }
     }
-    w->occupied = PyTuple_GET_ITEM(t, 4);
-    w->deltas = PyTuple_GET_ITEM(t, 5);
-    w->base_seq = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 6));
-    w->hot_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 7));
-    w->mem_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 8));
-    w->bucket_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 9));
+    w->deltas = PyTuple_GET_ITEM(t, 4);
+    w->base_seq = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 5));
+    w->hot_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 6));
+    w->mem_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 7));
+    w->bucket_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 8));
     return PyErr_Occurred() ? -1 : 0;
 }
 
@@ -233,50 +210,47 @@ static int settle_writes(const lane_writes_t *w) {
 
 /* lane_t from the Python lane tuple (see hc_resp.h); 0, or -1 with TypeError. */
 static int unpack_lane(PyObject *t, lane_t *lane, lane_writes_t *writes) {
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < 7 || PyTuple_GET_SIZE(t) > 8 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
-        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
-        !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) || !PyList_Check(PyTuple_GET_ITEM(t, 6)) ||
-        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 6)) != LANE_TOTALS) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) < 6 || PyTuple_GET_SIZE(t) > 7 ||
+        !PyObject_TypeCheck(PyTuple_GET_ITEM(t, 0), &HotTierType) || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
+        !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) || !PyList_Check(PyTuple_GET_ITEM(t, 5)) ||
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 5)) != LANE_TOTALS) {
         PyErr_SetString(PyExc_TypeError,
-                        "lane: (slots: list of 16384 dicts, expires: dict, reply: bytearray, recency: bool, "
+                        "lane: (hot: HotTier, expires: dict, reply: bytearray, "
                         "filter: CuckooFilter | None, resp3: bool, totals: list of 14 ints[, writes])");
         return -1;
     }
     lane->writes = NULL;
-    if (PyTuple_GET_SIZE(t) == 8 && PyTuple_GET_ITEM(t, 7) != Py_None) { /* the write lane open */
-        if (unpack_writes(PyTuple_GET_ITEM(t, 7), writes) < 0) return -1;
+    if (PyTuple_GET_SIZE(t) == 7 && PyTuple_GET_ITEM(t, 6) != Py_None) { /* the write lane open */
+        if (unpack_writes(PyTuple_GET_ITEM(t, 6), writes) < 0) return -1;
         lane->writes = writes;
     }
-    lane->slots = PyTuple_GET_ITEM(t, 0);
+    lane->hot = (HotTierObject *)PyTuple_GET_ITEM(t, 0);
     lane->expires = PyTuple_GET_ITEM(t, 1);
     lane->reply = PyTuple_GET_ITEM(t, 2);
-    lane->recency = PyObject_IsTrue(PyTuple_GET_ITEM(t, 3));
-    lane->filter = PyTuple_GET_ITEM(t, 4);
-    lane->resp3 = PyObject_IsTrue(PyTuple_GET_ITEM(t, 5));
-    lane->totals = PyTuple_GET_ITEM(t, 6);
-    return lane->recency < 0 || lane->resp3 < 0 ? -1 : 0;
+    lane->filter = PyTuple_GET_ITEM(t, 3);
+    lane->resp3 = PyObject_IsTrue(PyTuple_GET_ITEM(t, 4));
+    lane->totals = PyTuple_GET_ITEM(t, 5);
+    return lane->resp3 < 0 ? -1 : 0;
 }
 
-/* The shared part of lane_t from lane_round's (slots, expires, recency, filter, totals);
- * 0, or -1 with TypeError. The per-client reply and protocol are filled in per client. */
+/* The shared part of lane_t from lane_round's (hot, expires, filter, totals); 0, or
+ * -1 with TypeError. The per-client reply and protocol are filled in per client. */
 static int unpack_shared(PyObject *t, lane_t *lane) {
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 5 || !PyList_Check(PyTuple_GET_ITEM(t, 0)) ||
-        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 0)) != HC_SLOT_COUNT || !PyDict_Check(PyTuple_GET_ITEM(t, 1)) ||
-        !PyList_Check(PyTuple_GET_ITEM(t, 4)) || PyList_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != LANE_TOTALS) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 4 || !PyObject_TypeCheck(PyTuple_GET_ITEM(t, 0), &HotTierType) ||
+        !PyDict_Check(PyTuple_GET_ITEM(t, 1)) || !PyList_Check(PyTuple_GET_ITEM(t, 3)) ||
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 3)) != LANE_TOTALS) {
         PyErr_SetString(PyExc_TypeError,
-                        "shared: (slots: list of 16384 dicts, expires: dict, recency: bool, "
-                        "filter: CuckooFilter | None, totals: list of 14 ints)");
+                        "shared: (hot: HotTier, expires: dict, filter: CuckooFilter | None, totals: list of 14 ints)");
         return -1;
     }
-    lane->slots = PyTuple_GET_ITEM(t, 0);
+    lane->hot = (HotTierObject *)PyTuple_GET_ITEM(t, 0);
     lane->expires = PyTuple_GET_ITEM(t, 1);
-    lane->recency = PyObject_IsTrue(PyTuple_GET_ITEM(t, 2));
-    lane->filter = PyTuple_GET_ITEM(t, 3);
-    lane->totals = PyTuple_GET_ITEM(t, 4);
+    lane->filter = PyTuple_GET_ITEM(t, 2);
+    lane->totals = PyTuple_GET_ITEM(t, 3);
     lane->reply = NULL;
     lane->resp3 = 0;
     lane->writes = NULL;
-    return lane->recency < 0 ? -1 : 0;
+    return 0;
 }
 
 /* The parser proper (see hc_resp.h) over buf[pos..end): returns the position after the

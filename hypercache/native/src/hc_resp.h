@@ -19,17 +19,17 @@
  *
  * parse_multibulk(buf, pos, out, max_bulk, lane) -> (pos, last)
  *
- * The same, with the lane: lane = (slots, expires, reply, recency, filter, resp3, totals
+ * The same, with the lane: lane = (hot, expires, reply, filter, resp3, totals
  * [, writes]) (writes: the write lane's tuple, see lane_round, or None):
- * the keyspace's 16384 per-slot dicts, its expiry dict, the client's reply buffer,
- * whether the slot dicts are kept in LRU order, the keyspace cuckoo filter (None for a
+ * the keyspace's HotTier (hc_hot.h), its expiry dict, the client's reply buffer,
+ * the keyspace cuckoo filter (None for a
  * pure cache, whose memory holds every key), the client's protocol, and the server's
  * running sums of what the lane answered (hc_lane.h's LANE_TOTALS ints: keys read,
  * nulls, then calls and ns per command code), counted into its statistics by the
  * caller; the writes only through lane_round's write lane). For each key of a `GET key` or
  * an `MGET key...` (at most 64 keys) the lane knows the answer when the key has no
- * expiry entry and either its slot's dict holds a bytes value (the key is then moved to
- * its dict's end under `recency`) or no dict holds it and the filter rules it out (a
+ * TTL and either the hot tier holds a string for it (its LRU tick then moves on) or the
+ * tier does not hold it, it has no expiry entry and the filter rules it out (a
  * null). If it knows every key's answer, the reply is appended to `reply`, the request
  * is counted in `totals` and it is not added to `out`. Anything else (a TTL, another
  * type, a key the filter may hold) goes to `out` as usual, for the ordinary path to
@@ -60,7 +60,7 @@ PyObject *hc_recv_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs
  * event from events[start] on ((fd, mask) pairs, as epoll.poll returns them) that is a
  * plain EPOLLIN of a socket in `lanes` (fd -> (reply, resp3, max_bulk): a client with
  * nothing pending), one recv of at most `size` bytes parsed with the lane. shared =
- * (slots, expires, recency, filter, totals) is the keyspace's part of the lane (see
+ * (hot, expires, filter, totals) is the keyspace's part of the lane (see
  * parse_multibulk). Each client whose read the lane answered whole is appended to
  * `touched` as fd << 3 | last (the last request answered: its command code, hc_lane.h) and
  * its bytes are summed in bytes_in and bytes_out; what the lane answered is added to
@@ -68,10 +68,10 @@ PyObject *hc_recv_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs
  *
  * `writes` (None: closed) opens the write lane: SET key value, MSET, INCR and DECR as
  * hc_lane.h says, over
- * (memtable, unsorted, wal, Record, occupied, deltas, base_seq, hot_overhead,
+ * (memtable, unsorted, wal, Record, deltas, base_seq, hot_overhead,
  * mem_overhead, bucket_overhead, contains): the active memtable's SortedDict and its unsorted
  * keys by slot (memtable.py: a new key is appended to its slot's list), the WAL's buffer,
- * the record type, the keyspace's occupied-slot bytearray, a list of 7 ints the call
+ * the record type, a list of 7 ints the call
  * adds its changes to ([writes, memtable bytes, user bytes, live keys, keys in memory,
  * hot-tier bytes, filter negatives]: the caller applies them at once), the store's last_seq, and the
  * entry and slot-list overheads, and ColdTier.contains (asked about a key not in memory

@@ -1,0 +1,144 @@
+"""The native hot tier (src/hc_hot.c) against a model: one OrderedDict per cluster slot,
+in least-recently-used order, as the keyspace's slot dicts were kept."""
+
+from __future__ import annotations
+
+import sys
+from collections import OrderedDict
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hypercache.native import SLOT_COUNT, HotTier, key_slot
+
+# Keys crowd into a few slots (hash tags), so the tables grow, shrink and probe past
+# each other; a few plain keys land anywhere.
+KEYS = st.one_of(
+    st.builds(lambda tag, n: b"{%d}k%d" % (tag, n), st.integers(0, 2), st.integers(0, 60)),
+    st.binary(max_size=6),
+)
+
+
+class Filter:
+    """A value of another type: held by reference."""
+
+
+OBJECTS = [Filter() for _ in range(3)]
+VALUES = st.one_of(st.binary(max_size=40), st.sampled_from(OBJECTS))
+
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("set"), KEYS, VALUES, st.booleans()),
+        st.tuples(st.just("get"), KEYS),
+        st.tuples(st.just("pop"), KEYS),
+        st.tuples(st.just("clear")),
+    ),
+    max_size=300,
+)
+
+
+def check_slot(hot: HotTier, model: dict[int, OrderedDict], slot: int) -> None:
+    expected = model.get(slot, OrderedDict())
+    assert hot.slot_len(slot) == len(expected)
+    assert sorted(hot.slot_keys(slot)) == sorted(expected)
+    assert hot.slot_keys_by_age(slot) == list(expected)
+    assert dict(hot.slot_items(slot)) == {k: v for k, (v, _) in expected.items()}
+    if expected:
+        for pick in (0, 7, 2**32 - 1):
+            assert hot.oldest_key(slot, pick, 1) in expected
+            assert hot.random_key(slot, pick) in expected
+        if len(expected) <= 8:  # every key sampled: exactly the least recently used
+            assert hot.oldest_key(slot, 12345, 8) == next(iter(expected))
+        assert hot.slot_keys(slot, 1)[0] in expected
+    else:
+        assert hot.oldest_key(slot, 1, 8) is None and hot.random_key(slot, 1) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(OPS)
+def test_hot_tier_matches_a_model(ops):
+    hot = HotTier()
+    model: dict[int, OrderedDict] = {}
+    for op in ops:
+        if op[0] == "set":
+            _, key, value, ttl = op
+            slot = model.setdefault(key_slot(key), OrderedDict())
+            assert hot.set(key, value, ttl) is (key not in slot)
+            slot[key] = (value, ttl)
+            slot.move_to_end(key)
+        elif op[0] == "get":
+            key = op[1]
+            slot = model.get(key_slot(key), {})
+            got = hot.get(key)
+            if key in slot:
+                value = slot[key][0]
+                assert got == value and (type(value) is bytes or got is value)
+                slot.move_to_end(key)
+            else:
+                assert got is None
+        elif op[0] == "pop":
+            key = op[1]
+            slot = model.get(key_slot(key), {})
+            got = hot.pop(key)
+            if key in slot:
+                assert got == slot.pop(key)[0]
+            else:
+                assert got is None
+        else:
+            hot.clear()
+            model.clear()
+        key = op[1] if len(op) > 1 else b""
+        check_slot(hot, model, key_slot(key))
+    live = {k: v for slot in model.values() for k, v in slot.items()}
+    assert len(hot) == len(live)
+    for key, (value, ttl) in live.items():
+        assert key in hot and hot.has_ttl(key) is ttl
+    occupied = sorted(s for s, d in model.items() if d)
+    walked, at = [], hot.next_occupied(0)
+    while at >= 0:
+        walked.append(at)
+        at = hot.next_occupied(at + 1)
+    assert walked == occupied
+    for key in list(live):
+        hot.pop(key)
+    assert len(hot) == 0 and hot.bytes == 0 and hot.next_occupied(0) == -1
+
+
+def test_bytes_counts_entries_and_tables():
+    hot = HotTier()
+    for n in range(1000):  # one slot (a hash tag): its table of 2048 buckets
+        hot.set(b"{t}key:%012d" % n, b"v" * 100)
+    # a 19-byte key and a 100-byte value: one 144-byte malloc chunk, and 16 bytes of table
+    assert hot.bytes == 1000 * 144 + 2048 * 8 + 16
+    hot.clear()
+    assert hot.bytes == 0 and len(hot) == 0
+
+
+def test_object_values_are_held_by_reference():
+    value = Filter()
+    before = sys.getrefcount(value)
+    hot = HotTier()
+    hot.set(b"a", value)
+    hot.set(b"b", value)
+    assert sys.getrefcount(value) == before + 2
+    hot.set(b"a", b"now a string")  # the replaced object is released
+    assert sys.getrefcount(value) == before + 1
+    assert hot.pop(b"b") is value
+    assert sys.getrefcount(value) == before
+    hot.set(b"c", value)
+    del hot  # dealloc releases what it holds
+    assert sys.getrefcount(value) == before
+
+
+def test_bad_arguments():
+    hot = HotTier()
+    with pytest.raises(TypeError):
+        hot.set("str key", b"v")
+    with pytest.raises(ValueError):
+        hot.slot_len(SLOT_COUNT)
+    with pytest.raises(ValueError):
+        hot.oldest_key(0, 0, 0)
+    with pytest.raises(TypeError):
+        HotTier(1)
+    assert hot.next_occupied(SLOT_COUNT) == -1
