@@ -136,7 +136,7 @@ class Pair:
         keyspace = state.keyspace
         touched: list[int] = []
         pending: list[int] = []
-        deltas = [0] * 7
+        deltas = [0] * 6
         try:
             index, nread, rest, requests, last, sent, bytes_in, _, wrote = lane_round(
                 [(conn.fd, select.EPOLLIN)], 0, {conn.fd: entry}, keyspace.hot_tier_shared_view(state.lane_totals),
@@ -184,7 +184,7 @@ def keyspace_snapshot(state: ServerState) -> dict:
         "false_positives": ks.cold.false_positives if ks.cold is not None else None,
         "set_calls": stats.commands["set"].calls if "set" in stats.commands else 0,
         # what the write lane must leave exactly as Keyspace.set does
-        "counters": (ks.version, ks._size, ks._hot, ks.used_bytes, len(ks._tier), ks._tier.bytes),
+        "counters": (ks.version, ks._size, ks.hot_keys, ks.used_bytes, len(ks._tier), ks._tier.bytes),
         "store": store_snapshot(ks.cold.storage) if ks.cold is not None else None,
         "filter": [k in ks.cold.filter for k in KEYS] if ks.cold is not None else None,
     }

@@ -81,7 +81,6 @@ class Keyspace:
         self._clock = clock
         self._tier = HotTier()  # the values in memory
         self._size = 0  # live keys (memory and store)
-        self._hot = 0  # keys whose value is in memory
         self._expires: dict[bytes, int] = {}
         self._expiry_heap: list[tuple[int, bytes]] = []
         self._watchers: dict[bytes, list[Watcher]] = {}
@@ -105,7 +104,6 @@ class Keyspace:
         """Put the keyspace over a store (at start-up, before any command runs):
         `live_keys` and `expires` are what `cold.rebuild()` found there."""
         self._tier.clear()
-        self._hot = 0
         self.used_bytes = 0
         self._cold = cold
         self._size = live_keys
@@ -137,7 +135,6 @@ class Keyspace:
             if value is None:
                 return None
             self._tier.set(key, value, key in self._expires)
-            self._hot += 1
             self.loaded_keys += 1
             self.used_bytes += memory_of(key, value)
             return value
@@ -186,11 +183,9 @@ class Keyspace:
 
     def apply_lane_writes(self, deltas: list[int]) -> None:
         """Take in what the native write lane did ([writes, memtable bytes, user bytes,
-        new live keys, new keys in memory, hot-tier bytes, filter negatives]), then zero
-        `deltas`."""
-        writes, memtable_bytes, user_bytes, live, hot, used, negatives = deltas
+        new live keys, hot-tier bytes, filter negatives]), then zero `deltas`."""
+        writes, memtable_bytes, user_bytes, live, used, negatives = deltas
         self._size += live
-        self._hot += hot
         self.used_bytes += used
         self.version += writes
         cold = self._cold
@@ -269,7 +264,7 @@ class Keyspace:
     @property
     def hot_keys(self) -> int:
         """Keys whose value is in memory."""
-        return self._hot
+        return len(self._tier)
 
     @property
     def writes_refused(self) -> str | None:
@@ -361,7 +356,6 @@ class Keyspace:
             self._signal(key)
         self._tier.clear()
         self._size = 0
-        self._hot = 0
         self.used_bytes = 0
         self._expires.clear()
         self._expiry_heap.clear()
@@ -553,7 +547,7 @@ class Keyspace:
     def _eviction_candidate(self) -> bytes | None:
         """A key whose value may leave memory, by the policy (approximated as Redis
         does: the least recently used of a few keys sampled from a random slot)."""
-        if self._hot == 0:
+        if not len(self._tier):
             return None
         policy = self.policy
         if self._cold is None:
@@ -583,7 +577,6 @@ class Keyspace:
     def _unload(self, key: bytes) -> None:
         """Drop a value from memory only; the store still holds it."""
         value = self._tier.pop(key)  # (its slot's table shrinks as keys leave)
-        self._hot -= 1
         self.used_bytes -= memory_of(key, value)
         self.unloaded_keys += 1
 
@@ -661,9 +654,7 @@ class Keyspace:
                 self._size += 1
         elif old is None:
             self._size += 1
-        if old is None:
-            self._hot += 1
-        else:
+        if old is not None:
             self.used_bytes -= memory_of(key, old)
         # (a write is a use of the key, as Redis's writes update its LRU clock)
         tier.set(key, value, expire_at is not None)
@@ -687,7 +678,6 @@ class Keyspace:
             self._cold.stopped_live(key)
         old = self._tier.pop(key)
         if old is not None:
-            self._hot -= 1
             self.used_bytes -= memory_of(key, old)
         if old is not None or self._cold is not None:
             self._size -= 1

@@ -156,6 +156,16 @@ static int key_arg(PyObject *key, const char **data, size_t *len, uint16_t *slot
     return 0;
 }
 
+/* The entry of bytes `key` (NULL if absent) in *e; 0, or -1 with TypeError. */
+static int find_key(HotTierObject *t, PyObject *key, hc_hot_entry **e) {
+    const char *k;
+    size_t klen;
+    uint16_t slot;
+    if (key_arg(key, &k, &klen, &slot) < 0) return -1;
+    *e = hc_hot_find(t, slot, k, klen);
+    return 0;
+}
+
 static int slot_arg(PyObject *arg, uint16_t *slot) {
     long v = PyLong_AsLong(arg);
     if (v == -1 && PyErr_Occurred()) return -1;
@@ -209,11 +219,8 @@ static void HotTier_dealloc(HotTierObject *t) {
 }
 
 static PyObject *HotTier_get(HotTierObject *t, PyObject *key) {
-    const char *k;
-    size_t klen;
-    uint16_t slot;
-    if (key_arg(key, &k, &klen, &slot) < 0) return NULL;
-    hc_hot_entry *e = hc_hot_find(t, slot, k, klen);
+    hc_hot_entry *e;
+    if (find_key(t, key, &e) < 0) return NULL;
     if (e == NULL) Py_RETURN_NONE;
     hc_hot_touch(t, e);
     return value_of(e);
@@ -256,20 +263,15 @@ static PyObject *HotTier_pop(HotTierObject *t, PyObject *key) {
 }
 
 static PyObject *HotTier_has_ttl(HotTierObject *t, PyObject *key) {
-    const char *k;
-    size_t klen;
-    uint16_t slot;
-    if (key_arg(key, &k, &klen, &slot) < 0) return NULL;
-    hc_hot_entry *e = hc_hot_find(t, slot, k, klen);
+    hc_hot_entry *e;
+    if (find_key(t, key, &e) < 0) return NULL;
     return PyBool_FromLong(e != NULL && (e->flags & HC_HOT_TTL));
 }
 
 static int HotTier_contains(HotTierObject *t, PyObject *key) {
-    const char *k;
-    size_t klen;
-    uint16_t slot;
-    if (key_arg(key, &k, &klen, &slot) < 0) return -1;
-    return hc_hot_find(t, slot, k, klen) != NULL;
+    hc_hot_entry *e;
+    if (find_key(t, key, &e) < 0) return -1;
+    return e != NULL;
 }
 
 static Py_ssize_t HotTier_len(HotTierObject *t) { return (Py_ssize_t)t->count; }

@@ -16,14 +16,14 @@ typedef struct {
     PyObject *wal;         /* the WAL's buffer (bytearray) the records are appended to */
     PyObject *record_type; /* storage.records.Record (a tuple subclass) */
     PyObject *contains;    /* ColdTier.contains: is a key the filter cannot rule out live in the store? */
-    PyObject *deltas;      /* list of 7 ints the sums below are added to */
+    PyObject *deltas;      /* list of 6 ints the sums below are added to */
     long long base_seq;    /* the store's last_seq before the call */
     /* values.ENTRY_OVERHEAD, memtable.ENTRY_OVERHEAD and memtable.BUCKET_OVERHEAD */
     Py_ssize_t hot_overhead, mem_overhead, bucket_overhead;
     /* the sums: writes (seqs base_seq+1.. were used), memtable bytes, user bytes written,
-     * live keys, keys in memory, hot-tier bytes, keyspace-filter negatives (the lookups
+     * live keys, hot-tier bytes, keyspace-filter negatives (the lookups
      * the Python path makes: one for a new key's SET, two for its INCR) */
-    long long writes, mem_bytes, user_bytes, live, hot, used, negatives;
+    long long writes, mem_bytes, user_bytes, live, used, negatives;
 } lane_writes_t;
 
 /* The lane argument, unpacked (see hc_resp.h). `writes` NULL: the write lane is closed. */

@@ -224,8 +224,7 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
     }
     /* the hot tier (a write is a use: the key moves to the young end of the LRU order) */
     if (hc_hot_put(lane->hot, slot, at, (size_t)klen, vat, (size_t)vlen, NULL, 0) < 0) goto fail;
-    if (is_new) w->hot++;
-    else w->used -= klen + old_vlen + w->hot_overhead;
+    if (!is_new) w->used -= klen + old_vlen + w->hot_overhead;
     w->used += klen + vlen + w->hot_overhead;
     rc = 1;
     goto out;

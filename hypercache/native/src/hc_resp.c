@@ -165,10 +165,10 @@ static int add_to_list(PyObject *totals, const long long *add, Py_ssize_t n);
 /* lane_writes_t from a `writes` tuple (see hc_resp.h, lane_round); 0, or -1 with an error. */
 static int unpack_writes(PyObject *t, lane_writes_t *w) {
     if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 10 || !PyList_Check(PyTuple_GET_ITEM(t, 4)) ||
-        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != 7) {
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != 6) {
         PyErr_SetString(PyExc_TypeError,
                         "writes: (memtable, unsorted, wal: bytearray, Record, "
-                        "deltas: list of 7 ints, base_seq, hot_overhead, mem_overhead, bucket_overhead, contains)");
+                        "deltas: list of 6 ints, base_seq, hot_overhead, mem_overhead, bucket_overhead, contains)");
         return -1;
     }
     memset(w, 0, sizeof(*w));
@@ -204,8 +204,8 @@ static int unpack_writes(PyObject *t, lane_writes_t *w) {
 /* Add what the writes changed to their deltas list (on every way out of lane_round:
  * the seqs are taken and the WAL buffer holds the records, error or not). */
 static int settle_writes(const lane_writes_t *w) {
-    long long add[7] = {w->writes, w->mem_bytes, w->user_bytes, w->live, w->hot, w->used, w->negatives};
-    return add_to_list(w->deltas, add, 7);
+    long long add[6] = {w->writes, w->mem_bytes, w->user_bytes, w->live, w->used, w->negatives};
+    return add_to_list(w->deltas, add, 6);
 }
 
 /* lane_t from the Python lane tuple (see hc_resp.h); 0, or -1 with TypeError. */

@@ -71,8 +71,8 @@ PyObject *hc_recv_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs
  * (memtable, unsorted, wal, Record, deltas, base_seq, hot_overhead,
  * mem_overhead, bucket_overhead, contains): the active memtable's SortedDict and its unsorted
  * keys by slot (memtable.py: a new key is appended to its slot's list), the WAL's buffer,
- * the record type, a list of 7 ints the call
- * adds its changes to ([writes, memtable bytes, user bytes, live keys, keys in memory,
+ * the record type, a list of 6 ints the call
+ * adds its changes to ([writes, memtable bytes, user bytes, live keys,
  * hot-tier bytes, filter negatives]: the caller applies them at once), the store's last_seq, and the
  * entry and slot-list overheads, and ColdTier.contains (asked about a key not in memory
  * that the filter cannot rule out). memtable, unsorted, wal, Record and contains are None
