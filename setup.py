@@ -9,8 +9,8 @@ import sys
 from setuptools import Extension, setup
 
 SRC = "hypercache/native/src/"
-SOURCES = [SRC + name for name in ("_native.c", "hc_cuckoo.c", "hc_bloom.c", "hc_crc16.c", "hc_resp.c", "hc_lane_set.c", "hc_crc32.c", "hc_wal.c", "hc_table.c", "hc_flush.c", "hc_compact.c", "hc_table_get.c", "hc_hot.c")]
-HEADERS = [SRC + name for name in ("hc_hash.h", "hc_status.h", "hc_cuckoo.h", "hc_bloom.h", "hc_crc16.h", "hc_resp.h", "hc_lane.h", "hc_crc32.h", "hc_wal.h", "hc_table.h", "hc_flush.h", "hc_compact.h", "hc_table_get.h", "hc_hot.h")]
+SOURCES = [SRC + name for name in ("_native.c", "hc_cuckoo.c", "hc_bloom.c", "hc_crc16.c", "hc_resp.c", "hc_lane_set.c", "hc_crc32.c", "hc_wal.c", "hc_table.c", "hc_flush.c", "hc_compact.c", "hc_table_get.c", "hc_hot.c", "hc_memtable.c")]
+HEADERS = [SRC + name for name in ("hc_hash.h", "hc_status.h", "hc_cuckoo.h", "hc_bloom.h", "hc_crc16.h", "hc_resp.h", "hc_lane.h", "hc_crc32.h", "hc_wal.h", "hc_table.h", "hc_flush.h", "hc_compact.h", "hc_table_get.h", "hc_hot.h", "hc_memtable.h")]
 
 if sys.platform == "win32":
     CFLAGS = ["/O2", "/W3"]

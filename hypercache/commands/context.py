@@ -94,7 +94,7 @@ class ServerState:
         self.slow_usec = slow_threshold_usec(config)
         # What the lane answered in reads not yet counted into the statistics (see
         # commands/fastlane.py: count_lane_calls).
-        self.lane_deltas = [0] * 6  # what the write lane changed: Keyspace.apply_lane_writes
+        self.lane_deltas = [0] * 5  # what the write lane changed: Keyspace.apply_lane_writes
         self.lane_totals = [0] * 14  # what the lane answered, not yet counted (fastlane.py)
         # Filled in by the server layer: ask it to stop (SHUTDOWN) with an exit code.
         self.request_shutdown: Callable[[], None] = lambda: None

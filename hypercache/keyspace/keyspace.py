@@ -173,24 +173,23 @@ class Keyspace:
             return None
         cold = self._cold
         if cold is None:
-            return (None, None, None, None, deltas, 0, ENTRY_OVERHEAD, 0, 0, None)
+            return (None, None, deltas, 0, ENTRY_OVERHEAD, None)
         view = cold.lane_write_view()
         if view is None:
             return None
-        memtable, unsorted, wal, record_type, last_seq, memtable_overhead, bucket_overhead = view
-        return (memtable, unsorted, wal, record_type, deltas, last_seq, ENTRY_OVERHEAD,
-                memtable_overhead, bucket_overhead, cold.contains)
+        memtable, wal, last_seq = view
+        return (memtable, wal, deltas, last_seq, ENTRY_OVERHEAD, cold.contains)
 
     def apply_lane_writes(self, deltas: list[int]) -> None:
-        """Take in what the native write lane did ([writes, memtable bytes, user bytes,
-        new live keys, hot-tier bytes, filter negatives]), then zero `deltas`."""
-        writes, memtable_bytes, user_bytes, live, used, negatives = deltas
+        """Take in what the native write lane did ([writes, user bytes, new live keys,
+        hot-tier bytes, filter negatives]), then zero `deltas`."""
+        writes, user_bytes, live, used, negatives = deltas
         self._size += live
         self.used_bytes += used
         self.version += writes
         cold = self._cold
         if cold is not None:
-            cold.storage.apply_lane_writes(writes, memtable_bytes, user_bytes)
+            cold.storage.apply_lane_writes(writes, user_bytes)
             cold.negative_lookups += negatives
         deltas[:] = (0,) * len(deltas)
 

@@ -18,6 +18,7 @@ this file for the hashing and the serialised formats).
   error_rate)` plus `to_bytes()` / `BloomFilter.frombuffer(buf)` are an SSTable's filter
   block (read in place, no copy).
 - `HotTier`: the keyspace's hot tier, keys and string values outside Python objects.
+- `MemtableEntries`: a memtable's entries in an arena (storage/memtable.py wraps it).
 - `key_slot(key)`: CRC16-XMODEM of the key or its {hash tag}, mod 16384.
 """
 
@@ -37,6 +38,7 @@ __all__ = [
     "DEFAULT_MAX_CHUNK",
     "FilterFullError",
     "HotTier",
+    "MemtableEntries",
     "SLOT_COUNT",
     "crc16",
     "fingerprint_bits_for",
@@ -51,13 +53,13 @@ __all__ = [
     "wal_newest",
     "flush_entries",
     "flush_table",
-    "dict_drain",
     "table_get",
     "compact_table",
 ]
 
 FilterFullError = _native.FilterFullError
 HotTier = _native.HotTier  # the keyspace's values in memory (src/hc_hot.h)
+MemtableEntries = _native.MemtableEntries  # a memtable's entries (src/hc_memtable.h)
 SLOT_COUNT: int = _native.SLOT_COUNT
 DEFAULT_MAX_CHUNK: int = _native.DEFAULT_MAX_CHUNK
 
@@ -73,7 +75,6 @@ wal_newest = _native.wal_newest  # a flush's read of a WAL file (src/hc_wal.h)
 flush_entries = _native.flush_entries  # ... and its table entries
 flush_table = _native.flush_table  # ... or the whole table body, WAL bytes to blocks (src/hc_flush.h)
 table_get = _native.table_get  # a point lookup in one SSTable (src/hc_table_get.h)
-dict_drain = _native.dict_drain  # a dead dict freed in steps (a flushed memtable)
 compact_table = _native.compact_table  # a compaction's merge, one output table at a time (src/hc_compact.h)
 
 

@@ -27,6 +27,7 @@ log = logging.getLogger("hypercache.storage")
 STALL_HOLD_LIMIT_S = 10.0  # a write stall delays replies at most this long
 JOB_POLL_S = 0.05  # how often an idle job runner asks the store for work
 HOUSEKEEPING_S = 1.0  # obsolete-file deletion and write retries
+MEMTABLE_FREEING_S = 0.01  # while flushed memtables wait to be freed: a step this often
 LOADING_LOG_S = 2.0  # progress lines during a long WAL replay
 LOADING_SWITCH_INTERVAL_S = 0.0005  # GIL hand-over while loading (CPython's default: 5 ms)
 
@@ -212,9 +213,21 @@ class Persistence:
                 self._sync_wanted.set()
             await trio.to_thread.run_sync(storage.delete_obsolete_files)
 
+    async def run_memtable_freeing(self) -> None:
+        """Free flushed memtables in bounded steps while no writes come: the writes'
+        batches free them otherwise (Storage.write_pending), and a server that went
+        quiet after a load would keep a dead memtable's ~70 MB for good."""
+        storage = self.storage
+        assert storage is not None
+        while True:
+            await trio.sleep(MEMTABLE_FREEING_S)
+            if storage.dead_memtables:
+                storage.housekeeping()
+
     def start_services(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self.run_syncer)
         nursery.start_soon(self.run_housekeeping)
+        nursery.start_soon(self.run_memtable_freeing)
         for _ in range(max(1, self.config.compaction_threads)):
             nursery.start_soon(self.run_jobs)
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hypercache.storage")
 
-MAX_HOUSEKEEPING_BUDGET = 100_000  # entries freed by one housekeeping() call at most (~10 ms)
+MAX_HOUSEKEEPING_BUDGET = 100_000  # entries' worth freed by one housekeeping() call at most (~12 MB)
 
 
 class BackgroundWork:
@@ -256,10 +256,11 @@ class BackgroundWork:
         return len(paths)
 
     def housekeeping(self, budget: int = 2000) -> None:
-        """Bounded memory clean-up: free entries of flushed memtables, `budget` of them
-        and at least twice as many as were written since the last call (~0.1 us each).
-        Called by write_pending() (once per batch) and next_job(); the server may also
-        call it when idle.
+        """Bounded memory clean-up: one step of freeing the oldest flushed memtable no
+        iterator reads, `budget` entries' worth of its arena and at least twice as many
+        as were written since the last call (a 1 MiB chunk unmapped costs ~30 us).
+        Called by write_pending() (once per batch) and next_job(); the server calls it
+        when idle too (persistence.run_memtable_freeing).
 
         The floor in proportion to the writes keeps the memtables waiting here draining
         faster than writes fill the active one: with a fixed 2000 per call, rounds that
@@ -274,25 +275,20 @@ class BackgroundWork:
             # one more means an iterator still reads this memtable: leave it for later
             if sys.getrefcount(mem) > 4:
                 continue
-            before = len(mem)
-            emptied = mem.drain(budget)
-            left = len(mem)
-            budget -= before - left
-            if emptied:
+            if mem.drain(budget):  # (what memtable_memory() counts shrinks as it goes)
                 self._graveyard.remove(mem)
-            else:
-                if before:  # what memtable_memory() counts shrinks as entries go
-                    mem.approximate_bytes = mem.approximate_bytes * left // before
-                if left:
-                    return
-            if budget <= 0:
-                return
+            return
 
     def _to_graveyard(self, mems: list[Memtable]) -> None:
         """Flushed (or FLUSHALL's) memtables, to be freed by housekeeping()."""
         if not self._graveyard:  # writes made while there was nothing to free owe nothing
             self._housekept_seq = self._last_seq
         self._graveyard += mems
+
+    @property
+    def dead_memtables(self) -> int:
+        """Flushed memtables housekeeping() has not freed yet."""
+        return len(self._graveyard)
 
     def graveyard_memory(self) -> int:
         """Estimated bytes the flushed memtables not yet freed still hold."""

@@ -31,8 +31,6 @@ from hypercache.storage.background import BackgroundWork
 from hypercache.storage.compaction import merge_newest
 from hypercache.storage.errors import StoreLockedError, WriteRefusedError
 from hypercache.storage.manifest import NUM_LEVELS, ManifestWriter, Version, VersionEdit
-from hypercache.storage.memtable import BUCKET_OVERHEAD
-from hypercache.storage.memtable import ENTRY_OVERHEAD as MEMTABLE_ENTRY_OVERHEAD
 from hypercache.storage.memtable import Memtable
 from hypercache.storage.options import StorageOptions
 from hypercache.storage.records import (
@@ -43,8 +41,6 @@ from hypercache.storage.snapshot import SnapshotInfo, write_snapshot
 from hypercache.storage.sstable import ReadStats, TableMeta, TableReader
 
 log = logging.getLogger("hypercache.storage")
-# Record(...) without NamedTuple's Python-level __new__: half the cost, on every write.
-_new_record = tuple.__new__
 
 
 @dataclass
@@ -131,29 +127,25 @@ class Storage(BackgroundWork):
         ikey = internal_key(key)
         seq = self._last_seq = self._last_seq + 1
         self._wal.append_put(seq, ikey, kind, value, expire_at or 0)
-        self._mem.put(ikey, _new_record(Record, (kind, value, expire_at, seq)))
+        self._mem.put(ikey, Record(kind, value, expire_at, seq))
         self.counters.user_bytes_written += len(key) + len(value)
         return seq
 
-    def lane_write_view(self) -> tuple:
-        """(memtable SortedDict, its unsorted keys by slot, WAL buffer, Record, last_seq,
-        the memtable's per-entry and per-slot-list overheads): what the native write
-        lane (hc_lane_set.c) writes PUTs of strings through, as `put` does;
+    def lane_write_view(self) -> tuple | None:
+        """(memtable entries, WAL buffer, last_seq): what the native write lane
+        (hc_lane_set.c) writes PUTs of strings through, as `put` does;
         apply_lane_writes then takes in what it did. None while writes are refused."""
         if self._write_error is not None:
             return None
-        data, unsorted = self._mem.lane_view()
-        return (data, unsorted, self._wal.buffer, Record, self._last_seq, MEMTABLE_ENTRY_OVERHEAD,
-                BUCKET_OVERHEAD)
+        return (self._mem.lane_view(), self._wal.buffer, self._last_seq)
 
-    def apply_lane_writes(self, writes: int, memtable_bytes: int, user_bytes: int) -> None:
+    def apply_lane_writes(self, writes: int, user_bytes: int) -> None:
         """Take in `writes` PUTs the native write lane made (seqs last_seq+1 ..): their
         records are in the WAL buffer and the memtable already."""
         if writes:
             seq = self._last_seq = self._last_seq + writes
             self._mem.last_seq = seq
             self._wal.appended(seq)
-        self._mem.approximate_bytes += memtable_bytes
         self.counters.user_bytes_written += user_bytes
 
     def delete(self, key: bytes) -> int:

@@ -272,7 +272,7 @@ def test_stats_fields(store_dir, clock):
 
 def test_flushed_memtables_are_freed_in_steps(store_dir, clock):
     s = Storage.open(store_dir, small_options(clock, memtable_size=1 << 30))
-    fill(s, 3000, jobs=False)
+    fill(s, 3000, value=b"v" * 1000, jobs=False)  # ~3 MiB: 1 MiB arena chunks, freed one a step
     it = s.iter_range()  # an iterator open over the frozen memtable keeps it readable
     assert next(it)[0]
     s.freeze()
@@ -286,7 +286,7 @@ def test_flushed_memtables_are_freed_in_steps(store_dir, clock):
     while s._graveyard:
         s.housekeeping(budget=100)
         steps += 1
-    assert 25 <= steps <= 40
+    assert 3 <= steps <= 5
     assert s.count_keys() == 3000
     s.close()
 
@@ -308,10 +308,10 @@ def test_graveyard_drains_faster_than_writes_fill_memtables(store_dir, clock):
             job = s.next_job(compaction=False)
             if job is not None:
                 s.install(run_job(job))
-        most = max(most, sum(len(m) for m in s._graveyard))
+        most = max(most, s.stats()["graveyard_bytes"])
         assert s.stats()["graveyard_memtables"] == len(s._graveyard)
-    assert s.stats()["flushes"] >= 15
-    assert most <= 16_000  # a memtable here holds ~14000 entries
+    assert s.stats()["flushes"] >= 10  # a 4 MiB memtable holds ~28000 of these writes
+    assert most <= 5 << 20  # about one memtable (4 MiB) waits at most
     s.close()
 
 
@@ -319,16 +319,16 @@ def test_memory_counts_memtables_waiting_to_be_freed(store_dir, clock):
     from hypercache.storage import run_job
 
     s = Storage.open(store_dir, small_options(clock, memtable_size=1 << 30))
-    fill(s, 3000, jobs=False)
+    fill(s, 3000, value=b"v" * 1000, jobs=False)
     s.freeze()
     frozen = s.memtable_memory()
-    assert frozen > 3000 * 100
+    assert frozen > 3000 * 1000
     s.install(run_job(s.next_job()))  # run_jobs() would ask for the next job: housekeeping
     assert len(s._graveyard) == 1
     assert s.memtable_memory() == frozen == s.stats()["graveyard_bytes"]  # still held
     assert s.memory_bytes() == frozen + s.table_memory()
     s.housekeeping(budget=1500)
-    assert 0.4 * frozen <= s.memtable_memory() <= 0.6 * frozen  # shrinks as entries go
+    assert 0 < s.memtable_memory() < 0.8 * frozen  # shrinks as the arena goes
     while s._graveyard:
         s.housekeeping(budget=1500)
     assert s.memtable_memory() == 0

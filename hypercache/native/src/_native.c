@@ -27,6 +27,7 @@
 #include "hc_table_get.h"
 #include "hc_cuckoo.h"
 #include "hc_hot.h"
+#include "hc_memtable.h"
 #include "hc_hash.h"
 
 #define GIL_FREE_BYTES (64 * 1024) /* release the GIL for copies/scans above this size */
@@ -1131,40 +1132,7 @@ static PyObject *mod_hash64(PyObject *Py_UNUSED(module), PyObject *args, PyObjec
     return PyLong_FromUnsignedLongLong(h);
 }
 
-/* dict_drain(d, pos, budget) -> pos: delete up to `budget` entries of dict `d`, the
- * ones PyDict_Next yields from `pos` on, and return where to go on. For freeing a dead
- * dict (a flushed memtable) in bounded steps at C speed: the keys are gathered first
- * and deleted after, and deletions leave the other entries' positions as they are; the
- * dict must not grow between calls. A position past every entry starts over at 0, so
- * len(d) reaching 0 ends it whatever `pos` said. */
-static PyObject *mod_dict_drain(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3 || !PyDict_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "dict_drain(d: dict, pos: int, budget: int)");
-        return NULL;
-    }
-    PyObject *d = args[0], *key, *value;
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]), budget = PyLong_AsSsize_t(args[2]);
-    if ((pos == -1 || budget == -1) && PyErr_Occurred()) return NULL;
-    if (pos < 0 || budget <= 0) return PyLong_FromSsize_t(pos < 0 ? 0 : pos);
-    Py_ssize_t n = PyDict_GET_SIZE(d) < budget ? PyDict_GET_SIZE(d) : budget, got = 0;
-    PyObject **keys = PyMem_New(PyObject *, n ? n : 1);
-    if (keys == NULL) return PyErr_NoMemory();
-    for (int pass = 0; pass < 2 && got < n; pass++) {
-        if (pass) pos = 0; /* past the end: start over */
-        while (got < n && PyDict_Next(d, &pos, &key, &value)) keys[got++] = Py_NewRef(key);
-    }
-    int rc = 0;
-    for (Py_ssize_t i = 0; i < got; i++) {
-        if (rc == 0 && PyDict_DelItem(d, keys[i]) < 0) rc = -1;
-        Py_DECREF(keys[i]);
-    }
-    PyMem_Free(keys);
-    return rc < 0 ? NULL : PyLong_FromSsize_t(pos);
-}
-
 static PyMethodDef module_methods[] = {
-    {"dict_drain", (PyCFunction)(void (*)(void))mod_dict_drain, METH_FASTCALL,
-     "dict_drain(d, pos, budget) -> pos: delete up to budget entries of a dead dict from pos on, at C speed."},
     {"key_slot", (PyCFunction)mod_key_slot, METH_O, "key_slot(key) -> int: the Redis Cluster slot of key."},
     {"parse_multibulk", (PyCFunction)(void (*)(void))hc_parse_multibulk, METH_FASTCALL,
      "parse_multibulk(buf, pos, out, max_bulk[, lane]) -> int (with a lane: (pos, last)): complete ordinary requests appended to out; with a lane, GET/MGET answered from the hot tier and the keyspace filter (see hc_resp.h)."},
@@ -1200,7 +1168,9 @@ static struct PyModuleDef native_module = {
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&CuckooType) < 0 || PyType_Ready(&BloomType) < 0 || PyType_Ready(&HotTierType) < 0) return NULL;
+    if (PyType_Ready(&CuckooType) < 0 || PyType_Ready(&BloomType) < 0 || PyType_Ready(&HotTierType) < 0 ||
+        PyType_Ready(&MemtableEntriesType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&native_module);
     if (!m) return NULL;
     FilterFullError = PyErr_NewExceptionWithDoc("hypercache.native._native.FilterFullError",
@@ -1209,6 +1179,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         PyModule_AddObjectRef(m, "CuckooFilter", (PyObject *)&CuckooType) < 0 ||
         PyModule_AddObjectRef(m, "BloomFilter", (PyObject *)&BloomType) < 0 ||
         PyModule_AddObjectRef(m, "HotTier", (PyObject *)&HotTierType) < 0 ||
+        PyModule_AddObjectRef(m, "MemtableEntries", (PyObject *)&MemtableEntriesType) < 0 ||
         PyModule_AddIntConstant(m, "SLOT_COUNT", HC_SLOT_COUNT) < 0 ||
         PyModule_AddIntConstant(m, "DEFAULT_MAX_CHUNK", DEFAULT_MAX_CHUNK) < 0 ||
         PyModule_AddIntConstant(m, "CF_HEADER_SIZE", HC_CF_HEADER_SIZE) < 0 ||

@@ -6,24 +6,22 @@
 #include <Python.h>
 
 #include "hc_hot.h"
+#include "hc_memtable.h"
 
 /* The write lane's view of the keyspace and the store (see hc_resp.h, lane_round's
  * `writes`), unpacked, and what the writes of one call changed: the caller applies the
  * sums to the Python objects right after the call (Keyspace.apply_lane_writes). */
 typedef struct {
-    PyObject *memtable;    /* the active memtable's SortedDict (ikey -> Record); NULL: a pure cache */
-    PyObject *unsorted;    /* that memtable's list of 16384 slots' lists of keys not yet in its order */
+    MemtableEntriesObject *memtable; /* the active memtable's entries (hc_memtable.h); NULL: a pure cache */
     PyObject *wal;         /* the WAL's buffer (bytearray) the records are appended to */
-    PyObject *record_type; /* storage.records.Record (a tuple subclass) */
     PyObject *contains;    /* ColdTier.contains: is a key the filter cannot rule out live in the store? */
-    PyObject *deltas;      /* list of 6 ints the sums below are added to */
+    PyObject *deltas;      /* list of 5 ints the sums below are added to */
     long long base_seq;    /* the store's last_seq before the call */
-    /* values.ENTRY_OVERHEAD, memtable.ENTRY_OVERHEAD and memtable.BUCKET_OVERHEAD */
-    Py_ssize_t hot_overhead, mem_overhead, bucket_overhead;
-    /* the sums: writes (seqs base_seq+1.. were used), memtable bytes, user bytes written,
-     * live keys, hot-tier bytes, keyspace-filter negatives (the lookups
-     * the Python path makes: one for a new key's SET, two for its INCR) */
-    long long writes, mem_bytes, user_bytes, live, used, negatives;
+    Py_ssize_t hot_overhead; /* values.ENTRY_OVERHEAD */
+    /* the sums: writes (seqs base_seq+1.. were used), user bytes written, live keys,
+     * hot-tier bytes, keyspace-filter negatives (the lookups the Python path makes:
+     * one for a new key's SET, two for its INCR) */
+    long long writes, user_bytes, live, used, negatives;
 } lane_writes_t;
 
 /* The lane argument, unpacked (see hc_resp.h). `writes` NULL: the write lane is closed. */
@@ -67,7 +65,7 @@ int hc_lane_incr(const char *buf, Py_ssize_t p, long long by, const lane_t *lane
  * the ordinary path must run it (a key has a TTL entry or a value of another type), -1
  * on error. Done means what Keyspace.set does for each pair: for a key not in memory
  * that the filter cannot rule out, ColdTier.contains (the store's read: is it live?);
- * the WAL record, the memtable entry, the hot tier's dict, the filter; then "+OK" in
+ * the WAL record, the memtable entry, the hot tier's entry, the filter; then "+OK" in
  * the reply. */
 int hc_lane_set(const char *buf, Py_ssize_t p, Py_ssize_t npairs, const lane_t *lane, int probe);
 

@@ -7,9 +7,7 @@
  *       crc32 | len, type=1 | seq, kind=1, expire_at=0, key_len | ikey | value
  *     (little-endian; crc32 as zlib's over everything after it; len counts the bytes
  *     after the type byte; ikey = 2-byte big-endian slot + key);
- *   - the memtable entry ikey -> Record(1, value, None, seq) in the SortedDict's dict, a
- *     new key appended to its slot's list of unsorted keys (memtable.py places them in
- *     the order when a range read needs it);
+ *   - the memtable entry ikey -> (1, value, no TTL, seq) (hc_memtable.h);
  *   - the hot tier: the key and value copied into its entry (hc_hot.h), a new live key
  *     inserted in the filter;
  *   - the counters the caller then applies (lane_writes_t).
@@ -27,9 +25,11 @@
 #define PUT_FIXED 21 /* seq, kind, expire_at, key_len: the payload before the key */
 #define PUT_HEAD 26  /* len, type + PUT_FIXED */
 
-/* Append the PUT record of (ikey, value, seq) to the WAL buffer; 0, or -1 on error. */
-static int append_put(PyObject *wal, const char *ikey, Py_ssize_t klen, const char *value, Py_ssize_t vlen,
-                      long long seq) {
+/* Append the PUT record of (ikey = slot + key, value, seq) to the WAL buffer; 0, or -1
+ * on error. */
+static int append_put(PyObject *wal, uint16_t slot, const char *key, Py_ssize_t keylen, const char *value,
+                      Py_ssize_t vlen, long long seq) {
+    Py_ssize_t klen = keylen + 2;
     Py_ssize_t at = PyByteArray_GET_SIZE(wal);
     if (PyByteArray_Resize(wal, at + 4 + PUT_HEAD + klen + vlen) < 0) return -1;
     unsigned char *rec = (unsigned char *)PyByteArray_AS_STRING(wal) + at;
@@ -40,73 +40,12 @@ static int append_put(PyObject *wal, const char *ikey, Py_ssize_t klen, const ch
     head[13] = KIND_STRING;
     hc_put_le(head + 14, 0, 8); /* expire_at: none */
     hc_put_le(head + 22, (uint64_t)klen, 4);
-    memcpy(head + PUT_HEAD, ikey, (size_t)klen);
+    head[PUT_HEAD] = (unsigned char)(slot >> 8);
+    head[PUT_HEAD + 1] = (unsigned char)(slot & 0xFF);
+    memcpy(head + PUT_HEAD + 2, key, (size_t)keylen);
     memcpy(head + PUT_HEAD + klen, value, (size_t)vlen);
     hc_put_le(rec, hc_crc32(0, head, (size_t)(PUT_HEAD + klen + vlen)), 4);
     return 0;
-}
-
-/* A new key into its slot's list of unsorted keys (made on first use, as Memtable.put
- * does). 0, or -1. */
-static int park_unsorted(lane_writes_t *w, PyObject *ikey, uint16_t slot) {
-    PyObject *bucket = PyList_GET_ITEM(w->unsorted, slot);
-    if (bucket == Py_None) {
-        bucket = PyList_New(0);
-        if (bucket == NULL) return -1;
-        /* only bytes go in: no cycle can pass through it, so the cyclic collector need
-         * not visit the 16384 lists and their keys */
-        PyObject_GC_UnTrack(bucket);
-        if (PyList_SetItem(w->unsorted, slot, bucket) < 0) return -1; /* takes bucket, drops None */
-        w->mem_bytes += w->bucket_overhead;
-    } else if (!PyList_CheckExact(bucket)) {
-        PyErr_SetString(PyExc_TypeError, "memtable: a slot's unsorted keys that are not a list");
-        return -1;
-    }
-    return PyList_Append(bucket, ikey);
-}
-
-/* The memtable entry: ikey -> Record(KIND_STRING, value, None, seq). 0, or -1. */
-static int memtable_put(lane_writes_t *w, PyObject *ikey, uint16_t slot, PyObject *value, long long seq) {
-    PyTypeObject *type = (PyTypeObject *)w->record_type;
-    PyObject *record = type->tp_alloc(type, 4);
-    if (record == NULL) return -1;
-    PyObject *kind = PyLong_FromLong(KIND_STRING), *seq_obj = PyLong_FromLongLong(seq);
-    if (kind == NULL || seq_obj == NULL) {
-        Py_XDECREF(kind);
-        Py_XDECREF(seq_obj);
-        Py_DECREF(record);
-        return -1;
-    }
-    Py_INCREF(value);
-    Py_INCREF(Py_None);
-    PyTuple_SET_ITEM(record, 0, kind);
-    PyTuple_SET_ITEM(record, 1, value);
-    PyTuple_SET_ITEM(record, 2, Py_None);
-    PyTuple_SET_ITEM(record, 3, seq_obj);
-    /* Only ints, bytes and None inside: no cycle can pass through it, so the cyclic
-     * collector need not visit the memtable's records (it would untrack them itself,
-     * one collection later). */
-    if (PyObject_GC_IsTracked(record)) PyObject_GC_UnTrack(record);
-    PyObject *old = PyDict_GetItemWithError(w->memtable, ikey); /* borrowed */
-    int rc = 0;
-    if (old == NULL && PyErr_Occurred()) {
-        rc = -1;
-    } else if (old == NULL) {
-        if (park_unsorted(w, ikey, slot) < 0) rc = -1;
-        w->mem_bytes += PyBytes_GET_SIZE(ikey) + PyBytes_GET_SIZE(value) + w->mem_overhead;
-    } else {
-        PyObject *old_value = PyTuple_Check(old) && PyTuple_GET_SIZE(old) == 4 ? PyTuple_GET_ITEM(old, 1) : NULL;
-        if (old_value == NULL || !PyBytes_Check(old_value)) {
-            PyErr_SetString(PyExc_TypeError, "memtable: a record that is not Record(kind, value, expire_at, seq)");
-            rc = -1;
-        } else {
-            w->mem_bytes += PyBytes_GET_SIZE(value) - PyBytes_GET_SIZE(old_value);
-        }
-    }
-    /* the dict's own store (a SortedDict is a dict) */
-    if (rc == 0 && PyDict_SetItem(w->memtable, ikey, record) < 0) rc = -1;
-    Py_DECREF(record);
-    return rc;
 }
 
 /* The length in a bulk header the parser has checked ("$<digits>\r\n" at buf[*p]);
@@ -150,7 +89,7 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
     char digits[24];
     uint16_t slot = hc_key_slot((const uint8_t *)at, (size_t)klen);
     int rc = 0;
-    PyObject *key = NULL, *value = NULL, *ikey = NULL; /* made only where a Python object must hold them */
+    PyObject *key = NULL; /* made only where a Python object must hold it */
     hc_hot_entry *old = hc_hot_find(lane->hot, slot, at, (size_t)klen);
     /* another type (its memory counts differ) or a TTL: the ordinary path */
     if (old != NULL && (old->flags & (HC_HOT_OBJECT | HC_HOT_TTL))) return 0;
@@ -197,16 +136,10 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
             }
         }
         long long seq = w->base_seq + w->writes + 1;
-        value = PyBytes_FromStringAndSize(vat, (Py_ssize_t)vlen);
-        ikey = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)klen + 2);
-        if (value == NULL || ikey == NULL) goto fail;
-        char *ik = PyBytes_AS_STRING(ikey);
-        ik[0] = (char)(slot >> 8);
-        ik[1] = (char)(slot & 0xFF);
-        memcpy(ik + 2, at, (size_t)klen);
-        if (append_put(w->wal, ik, klen + 2, vat, vlen, seq) < 0) goto fail;
+        if (append_put(w->wal, slot, at, (Py_ssize_t)klen, vat, (Py_ssize_t)vlen, seq) < 0) goto fail;
         w->writes++; /* the record is in the WAL buffer: the seq is taken */
-        if (memtable_put(w, ikey, slot, value, seq) < 0) goto fail;
+        if (hc_mem_put_slot_key(w->memtable, slot, at, (size_t)klen, KIND_STRING, vat, (size_t)vlen, 0, seq) < 0)
+            goto fail;
         w->user_bytes += klen + vlen;
         w->live += !live_before;
         /* as many filter negatives as the Python path counts: a SET's check; for an
@@ -232,8 +165,6 @@ fail:
     rc = -1;
 out:
     Py_XDECREF(key);
-    Py_XDECREF(value);
-    Py_XDECREF(ikey);
     return rc;
 }
 

@@ -164,48 +164,37 @@ static int add_to_list(PyObject *totals, const long long *add, Py_ssize_t n);
 
 /* lane_writes_t from a `writes` tuple (see hc_resp.h, lane_round); 0, or -1 with an error. */
 static int unpack_writes(PyObject *t, lane_writes_t *w) {
-    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 10 || !PyList_Check(PyTuple_GET_ITEM(t, 4)) ||
-        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 4)) != 6) {
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 6 || !PyList_Check(PyTuple_GET_ITEM(t, 2)) ||
+        PyList_GET_SIZE(PyTuple_GET_ITEM(t, 2)) != 5) {
         PyErr_SetString(PyExc_TypeError,
-                        "writes: (memtable, unsorted, wal: bytearray, Record, "
-                        "deltas: list of 6 ints, base_seq, hot_overhead, mem_overhead, bucket_overhead, contains)");
+                        "writes: (memtable: MemtableEntries, wal: bytearray, deltas: list of 5 ints, base_seq, "
+                        "hot_overhead, contains)");
         return -1;
     }
     memset(w, 0, sizeof(*w));
     PyObject *memtable = PyTuple_GET_ITEM(t, 0);
-    if (memtable != Py_None) {
-        PyObject *unsorted = PyTuple_GET_ITEM(t, 1);
-        if (!PyDict_Check(memtable) || !PyList_Check(unsorted) || PyList_GET_SIZE(unsorted) != HC_SLOT_COUNT ||
-            !PyByteArray_Check(PyTuple_GET_ITEM(t, 2)) ||
-            !PyType_Check(PyTuple_GET_ITEM(t, 3)) ||
-            !PyType_IsSubtype((PyTypeObject *)PyTuple_GET_ITEM(t, 3), &PyTuple_Type)) {
+    if (memtable != Py_None) { /* over a store */
+        if (!PyObject_TypeCheck(memtable, &MemtableEntriesType) || !PyByteArray_Check(PyTuple_GET_ITEM(t, 1)) ||
+            !PyCallable_Check(PyTuple_GET_ITEM(t, 5))) {
             PyErr_SetString(PyExc_TypeError,
-                            "writes: a SortedDict memtable, a list of 16384 slots, a bytearray WAL buffer, a tuple type");
+                            "writes: a MemtableEntries memtable, a bytearray WAL buffer, a callable contains");
             return -1;
         }
-        w->memtable = memtable;
-        w->unsorted = unsorted;
-        w->wal = PyTuple_GET_ITEM(t, 2);
-        w->record_type = PyTuple_GET_ITEM(t, 3);
-        w->contains = PyTuple_GET_ITEM(t, 9);
-        if (!PyCallable_Check(w->contains)) {
-            PyErr_SetString(PyExc_TypeError, "writes: contains must be callable");
-            return -1;
-        }
+        w->memtable = (MemtableEntriesObject *)memtable;
+        w->wal = PyTuple_GET_ITEM(t, 1);
+        w->contains = PyTuple_GET_ITEM(t, 5);
     }
-    w->deltas = PyTuple_GET_ITEM(t, 4);
-    w->base_seq = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 5));
-    w->hot_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 6));
-    w->mem_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 7));
-    w->bucket_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 8));
+    w->deltas = PyTuple_GET_ITEM(t, 2);
+    w->base_seq = PyLong_AsLongLong(PyTuple_GET_ITEM(t, 3));
+    w->hot_overhead = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, 4));
     return PyErr_Occurred() ? -1 : 0;
 }
 
 /* Add what the writes changed to their deltas list (on every way out of lane_round:
  * the seqs are taken and the WAL buffer holds the records, error or not). */
 static int settle_writes(const lane_writes_t *w) {
-    long long add[6] = {w->writes, w->mem_bytes, w->user_bytes, w->live, w->used, w->negatives};
-    return add_to_list(w->deltas, add, 6);
+    long long add[5] = {w->writes, w->user_bytes, w->live, w->used, w->negatives};
+    return add_to_list(w->deltas, add, 5);
 }
 
 /* lane_t from the Python lane tuple (see hc_resp.h); 0, or -1 with TypeError. */

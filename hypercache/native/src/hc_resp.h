@@ -68,15 +68,12 @@ PyObject *hc_recv_lane(PyObject *module, PyObject *const *args, Py_ssize_t nargs
  *
  * `writes` (None: closed) opens the write lane: SET key value, MSET, INCR and DECR as
  * hc_lane.h says, over
- * (memtable, unsorted, wal, Record, deltas, base_seq, hot_overhead,
- * mem_overhead, bucket_overhead, contains): the active memtable's SortedDict and its unsorted
- * keys by slot (memtable.py: a new key is appended to its slot's list), the WAL's buffer,
- * the record type, a list of 6 ints the call
- * adds its changes to ([writes, memtable bytes, user bytes, live keys,
- * hot-tier bytes, filter negatives]: the caller applies them at once), the store's last_seq, and the
- * entry and slot-list overheads, and ColdTier.contains (asked about a key not in memory
- * that the filter cannot rule out). memtable, unsorted, wal, Record and contains are None
- * for a pure cache.
+ * (memtable, wal, deltas, base_seq, hot_overhead, contains): the active memtable's
+ * entries (hc_memtable.h), the WAL's buffer, a list of 5 ints the call adds its changes
+ * to ([writes, user bytes, live keys, hot-tier bytes, filter negatives]: the caller
+ * applies them at once), the store's last_seq, the hot tier's entry overhead, and
+ * ColdTier.contains (asked about a key not in memory that the filter cannot rule out).
+ * memtable, wal and contains are None for a pure cache.
  *
  * Replies are sent at once only with `send` (the round has written nothing yet) and
  * while this call has written nothing to the store; otherwise a client answered whole
