@@ -161,3 +161,30 @@ def test_irange_places_unsorted_keys(keys, ranges, during):
     assert seen == sorted(set(seen)) and set(seen) >= set(keys) and set(seen) <= set(model)
     assert [k for k, _ in m.items()] == sorted(model)
     assert all(m.get(k) == model[k] for k in model) and len(m) == len(model)
+
+
+def test_native_entries_refuse_bad_arguments():
+    """MemtableEntries checks what it is given (a TypeError or ValueError, never a crash)."""
+    from hypercache.native import MemtableEntries
+
+    with pytest.raises(TypeError):
+        MemtableEntries(dict)  # not a tuple type
+    entries = MemtableEntries(Record)
+    with pytest.raises(TypeError):
+        entries.put("text", 1, b"v", None, 1)
+    with pytest.raises(TypeError):
+        entries.put(b"k", 1, bytearray(b"v"), None, 1)
+    with pytest.raises(ValueError):
+        entries.put(b"k", 256, b"v", None, 1)
+    with pytest.raises(ValueError):
+        entries.put(b"k", 1, b"v", -5, 1)
+    with pytest.raises(TypeError):
+        entries.put(b"k", 1, b"v", None)
+    with pytest.raises(TypeError):
+        entries.get(7)
+    with pytest.raises(TypeError):
+        entries.range_chunk(b"", 5, False, 10)
+    assert len(entries) == 0 and entries.range_chunk(b"", None, False, 10) == []
+    assert entries.put(b"k", 1, b"v", None, 1) is True and entries.put(b"k", 1, b"w", None, 2) is False
+    assert entries.range_chunk(b"k", None, True, 10) == [] and entries.range_chunk(b"k", b"k", False, 10) == []
+    assert entries.range_chunk(b"", None, False, 0) == [] and entries.get(b"k") == Record(1, b"w", None, 2)
