@@ -44,6 +44,9 @@ def test_records_round_trip():
         (b"", Record(1, b"empty key", 2**62, 11)), (b"k", Record(3, b"new" * 1000, None, 9)),
         (b"t", Record(0, b"", None, 10))]
     assert len(m) == 3 and m.last_seq == 11
+    for n in range(1, 12):  # an expiry after a key and value of every alignment
+        m.put(b"x" * n, Record(1, b"y" * (n * 3), 1_700_000_000_000 + n, 20 + n))
+    assert all(m.get(b"x" * n) == Record(1, b"y" * (n * 3), 1_700_000_000_000 + n, 20 + n) for n in range(1, 12))
 
 
 def test_a_value_larger_than_a_chunk():

@@ -145,15 +145,17 @@ int hc_mem_put(MemtableEntriesObject *m, const char *ikey, size_t klen, int kind
     if (is_new &&
         reserve((void **)&m->entries, &m->entries_cap, m->count, 16, sizeof *m->entries, &m->bytes) < 0)
         return -1;
-    hc_mem_entry *e = arena_take(m, align8(ENTRY_HEAD + klen + vlen));
+    size_t ttl_bytes = expire_at ? sizeof expire_at : 0; /* most writes have no TTL: no room for one */
+    hc_mem_entry *e = arena_take(m, align8(ENTRY_HEAD + klen + vlen + ttl_bytes));
     if (e == NULL) return -1;
     e->seq = seq;
-    e->expire_at = expire_at;
     e->klen = (uint32_t)klen;
     e->vlen = (uint32_t)vlen;
     e->kind = (uint8_t)kind;
+    e->has_ttl = ttl_bytes != 0;
     memcpy(e->data, ikey, klen);
     if (vlen) memcpy(e->data + klen, value, vlen);
+    if (ttl_bytes) memcpy(e->data + klen + vlen, &expire_at, sizeof expire_at);
     if (is_new) {
         uint32_t id = m->count++;
         m->entries[id] = e;
@@ -191,8 +193,10 @@ static PyObject *record_of(const MemtableEntriesObject *m, const hc_mem_entry *e
     PyTypeObject *type = (PyTypeObject *)m->record_type;
     PyObject *record = type->tp_alloc(type, 4);
     if (record == NULL) return NULL;
+    int64_t expire_at = 0;
+    if (e->has_ttl) memcpy(&expire_at, e->data + e->klen + e->vlen, sizeof expire_at);
     PyObject *items[4] = {PyLong_FromLong(e->kind), PyBytes_FromStringAndSize(e->data + e->klen, e->vlen),
-                          e->expire_at ? PyLong_FromLongLong(e->expire_at) : Py_NewRef(Py_None),
+                          expire_at ? PyLong_FromLongLong(expire_at) : Py_NewRef(Py_None),
                           PyLong_FromLongLong(e->seq)};
     int ok = 1;
     for (int i = 0; i < 4; i++) {

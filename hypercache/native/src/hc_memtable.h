@@ -1,7 +1,7 @@
 /* hc_memtable.h - the memtable's entries, outside Python objects.
  *
- * Each write is one entry appended to an arena of 1 MiB chunks taken with mmap: a small
- * header, the internal key, the value. A memtable is freed whole once flushed, so the
+ * Each write is one entry appended to an arena of 1 MiB chunks taken with mmap: an
+ * 18-byte header, the internal key, the value, and an expiry only if it has one. A memtable is freed whole once flushed, so the
  * arena needs no per-entry free, and its memory goes back to the OS with its chunks:
  * the Python memtable (a SortedDict of Record tuples, ~350 bytes per 100-byte write)
  * left freed memtables' objects scattered over pymalloc arenas that stayed resident
@@ -25,10 +25,10 @@
 
 typedef struct {
     int64_t seq;
-    int64_t expire_at; /* ms since the epoch; 0 = no TTL */
     uint32_t klen, vlen;
     uint8_t kind;
-    char data[]; /* internal key, then value */
+    uint8_t has_ttl; /* 1: an expiry follows the value */
+    char data[];     /* internal key, value, then (has_ttl) expire_at, ms since the epoch (unaligned: memcpy) */
 } hc_mem_entry;
 
 typedef struct {
