@@ -216,11 +216,12 @@ class Persistence:
     async def run_memtable_freeing(self) -> None:
         """Free flushed memtables in bounded steps while no writes come: the writes'
         batches free them otherwise (Storage.write_pending), and a server that went
-        quiet after a load would keep a dead memtable's ~70 MB for good."""
+        quiet after a load would keep a dead memtable's ~70 MB for good. It looks once
+        per HOUSEKEEPING_S while there is nothing to free."""
         storage = self.storage
         assert storage is not None
         while True:
-            await trio.sleep(MEMTABLE_FREEING_S)
+            await trio.sleep(MEMTABLE_FREEING_S if storage.dead_memtables else HOUSEKEEPING_S)
             if storage.dead_memtables:
                 storage.housekeeping()
 

@@ -127,7 +127,7 @@ class Storage(BackgroundWork):
         ikey = internal_key(key)
         seq = self._last_seq = self._last_seq + 1
         self._wal.append_put(seq, ikey, kind, value, expire_at or 0)
-        self._mem.put(ikey, Record(kind, value, expire_at, seq))
+        self._mem.write(ikey, kind, value, expire_at, seq)
         self.counters.user_bytes_written += len(key) + len(value)
         return seq
 
@@ -155,7 +155,7 @@ class Storage(BackgroundWork):
         ikey = internal_key(key)
         seq = self._last_seq = self._last_seq + 1
         self._wal.append_delete(seq, ikey)
-        self._mem.put(ikey, Record(KIND_TOMBSTONE, b"", None, seq))
+        self._mem.write(ikey, KIND_TOMBSTONE, b"", None, seq)
         self.counters.user_bytes_written += len(key)
         return seq
 

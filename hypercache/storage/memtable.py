@@ -42,11 +42,15 @@ class Memtable:
 
     def put(self, ikey: bytes, record: Record) -> None:
         """Insert or replace the record of `ikey` (a tombstone is a record too)."""
+        self.write(ikey, record.kind, record.value, record.expire_at, record.seq)
+
+    def write(self, ikey: bytes, kind: int, value: bytes, expire_at: int | None, seq: int) -> None:
+        """`put` of a record given by its fields (the store's writes: no tuple made)."""
         if self.frozen:
             raise FrozenError("memtable is frozen")
-        self._entries.put(ikey, record.kind, record.value, record.expire_at, record.seq)
-        if record.seq > self.last_seq:
-            self.last_seq = record.seq
+        self._entries.put(ikey, kind, value, expire_at, seq)
+        if seq > self.last_seq:
+            self.last_seq = seq
 
     def lane_view(self) -> MemtableEntries:
         """The entries, for the native write lane (hc_lane_set.c), which puts a string's

@@ -54,7 +54,7 @@ static void arena_free(MemtableEntriesObject *m, size_t budget) {
         hc_mem_chunk *c = m->chunks;
         m->chunks = c->next;
         freed += c->size;
-        m->bytes -= c->used < m->bytes ? c->used : m->bytes;
+        m->bytes -= c->used; /* bytes counts every chunk's used bytes */
         munmap(c, c->size);
     }
 }
@@ -132,7 +132,7 @@ static int reserve(void **array, uint32_t *cap, uint32_t count, uint32_t first, 
 
 /* ---- put and get ------------------------------------------------------------------- */
 
-int hc_mem_put(MemtableEntriesObject *m, const char *ikey, size_t klen, int kind, const char *value,
+static int mem_put(MemtableEntriesObject *m, const char *ikey, size_t klen, int kind, const char *value,
                      size_t vlen, int64_t expire_at, int64_t seq) {
     if (klen > UINT32_MAX || vlen > UINT32_MAX) {
         PyErr_SetString(PyExc_OverflowError, "memtable: a key or value over 4 GiB");
@@ -177,7 +177,7 @@ int hc_mem_put_slot_key(MemtableEntriesObject *m, uint16_t slot, const char *key
     ikey[0] = (char)(slot >> 8);
     ikey[1] = (char)(slot & 0xFF);
     memcpy(ikey + 2, key, klen);
-    int rc = hc_mem_put(m, ikey, klen + 2, kind, value, vlen, expire_at, seq);
+    int rc = mem_put(m, ikey, klen + 2, kind, value, vlen, expire_at, seq);
     if (ikey != small) PyMem_RawFree(ikey);
     return rc;
 }
@@ -365,7 +365,7 @@ static PyObject *MemtableEntries_put(MemtableEntriesObject *m, PyObject *const *
         PyErr_SetString(PyExc_ValueError, "put: kind is 0..255, expire_at a positive ms timestamp or None");
         return NULL;
     }
-    int rc = hc_mem_put(m, k, klen, (int)kind, v, vlen, expire_at, seq);
+    int rc = mem_put(m, k, klen, (int)kind, v, vlen, expire_at, seq);
     if (rc < 0) return NULL;
     return PyBool_FromLong(rc);
 }
@@ -396,13 +396,13 @@ static PyObject *MemtableEntries_range_chunk(MemtableEntriesObject *m, PyObject 
     PyObject *out = PyList_New(0);
     if (out == NULL || m->count == 0 || n <= 0) return out;
     if (deal(m) < 0) goto fail;
-    uint32_t last = m->max_bucket;
+    uint32_t first = bucket_of(s, slen), last = m->max_bucket;
     if (e_key != NULL && bucket_of(e_key, elen) < last) last = bucket_of(e_key, elen);
-    for (uint32_t bi = bucket_of(s, slen); bi <= last; bi++) {
+    for (uint32_t bi = first; bi <= last; bi++) {
         hc_mem_bucket *b = &m->buckets[bi];
         if (b->count == 0) continue;
         if (settle(m, b) < 0) goto fail;
-        uint32_t i = bi == bucket_of(s, slen) ? lower_bound(m, b, s, slen, after) : 0;
+        uint32_t i = bi == first ? lower_bound(m, b, s, slen, after) : 0;
         for (; i < b->count; i++) {
             const hc_mem_entry *e = m->entries[b->ids[i]];
             if (e_key != NULL && entry_cmp_key(e, e_key, elen) >= 0) return out;

@@ -57,12 +57,8 @@ typedef struct {
 
 extern PyTypeObject MemtableEntriesType;
 
-/* Put (or replace) the entry of ikey; 1 if the key is new, 0 if replaced, -1 with
- * MemoryError. */
-int hc_mem_put(MemtableEntriesObject *m, const char *ikey, size_t klen, int kind, const char *value,
-               size_t vlen, int64_t expire_at, int64_t seq);
-
-/* As hc_mem_put, for an internal key given as slot + user key (the write lane's). */
+/* Put (or replace) the entry of the internal key slot + key (the write lane's); 1 if the
+ * key is new, 0 if replaced, -1 with MemoryError. */
 int hc_mem_put_slot_key(MemtableEntriesObject *m, uint16_t slot, const char *key, size_t klen, int kind,
                         const char *value, size_t vlen, int64_t expire_at, int64_t seq);
 
