@@ -15,7 +15,7 @@ HEADERS = [SRC + name for name in ("hc_hash.h", "hc_status.h", "hc_cuckoo.h", "h
 if sys.platform == "win32":
     CFLAGS = ["/O2", "/W3"]
 else:
-    CFLAGS = ["-O2", "-Wall", "-Wextra", "-fvisibility=hidden"]
+    CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-fvisibility=hidden"]
 
 setup(
     ext_modules=[

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hypercache.native import SLOT_COUNT, HotTier, key_slot
+from hypercache.native import SLOT_COUNT, HotTier, hash64, key_slot
 
 # Keys crowd into a few slots (hash tags), so the tables grow, shrink and probe past
 # each other; a few plain keys land anywhere.
@@ -142,3 +142,39 @@ def test_bad_arguments():
     with pytest.raises(TypeError):
         HotTier(1)
     assert hot.next_occupied(SLOT_COUNT) == -1
+
+
+def same_bucket_and_tag(prefix: bytes, home_bits: int, want: int) -> list[bytes]:
+    """`want` keys of one slot (a hash tag) whose hashes share the 16 top bits a bucket
+    carries as its tag and the low `home_bits` bits (their home bucket)."""
+    groups: dict[tuple[int, int], list[bytes]] = {}
+    for n in range(1_000_000):
+        key = prefix + b"%d" % n
+        h = hash64(key)
+        group = groups.setdefault((h >> 48, h & ((1 << home_bits) - 1)), [])
+        group.append(key)
+        if len(group) == want:
+            return group
+    raise AssertionError("no keys found")
+
+
+def test_keys_whose_bucket_tags_collide():
+    """Keys whose buckets carry the same tag and share a home: a probe that matches a tag
+    still compares the key, and deletion and growth move the tagged buckets whole."""
+    twins = same_bucket_and_tag(b"{t}k", 3, 3)  # a slot of <= 6 keys has 8 buckets
+    slot = key_slot(twins[0])
+    hot = HotTier()
+    for i, key in enumerate(twins):
+        assert hot.set(key, b"v%d" % i) is True
+    assert [hot.get(k) for k in twins] == [b"v0", b"v1", b"v2"]
+    assert hot.get(twins[0] + b"x") is None
+    assert hot.pop(twins[1]) == b"v1"  # the middle of the chain: the last shifts back
+    assert hot.get(twins[1]) is None and [hot.get(twins[0]), hot.get(twins[2])] == [b"v0", b"v2"]
+    assert hot.set(twins[2], b"longer value") is False and hot.get(twins[2]) == b"longer value"
+    for n in range(100):  # the slot's table grows several times over them
+        hot.set(b"{t}fill%d" % n, b"f")
+    assert hot.slot_len(slot) == 102
+    assert [hot.get(twins[0]), hot.get(twins[1]), hot.get(twins[2])] == [b"v0", None, b"longer value"]
+    for n in range(100):
+        hot.pop(b"{t}fill%d" % n)
+    assert sorted(hot.slot_keys(slot)) == sorted([twins[0], twins[2]])

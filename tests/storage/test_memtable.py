@@ -191,3 +191,32 @@ def test_native_entries_refuse_bad_arguments():
     assert entries.put(b"k", 1, b"v", None, 1) is True and entries.put(b"k", 1, b"w", None, 2) is False
     assert entries.range_chunk(b"k", None, True, 10) == [] and entries.range_chunk(b"k", b"k", False, 10) == []
     assert entries.range_chunk(b"", None, False, 0) == [] and entries.get(b"k") == Record(1, b"w", None, 2)
+
+
+def test_keys_whose_table_tags_collide():
+    """Keys whose table slots carry the same hash bits and share a home slot: a probe
+    that matches the bits still compares the key (30,000 keys: a 65,536-slot table, so
+    16 hash bits of the high word in each slot and the low word's 16 bits as its home)."""
+    from hypercache.native import MemtableEntries, hash64
+
+    seen: dict[int, bytes] = {}
+    twins: list[bytes] = []
+    for n in range(2_000_000):
+        key = b"twin%d" % n
+        h = hash64(key)
+        signature = ((h >> 48) << 16) | (h & 0xFFFF)
+        if signature in seen:
+            twins = [seen[signature], key]
+            break
+        seen[signature] = key
+    assert twins, "no two keys with one signature"
+    entries = MemtableEntries(Record)
+    for n in range(30_000 - 2):
+        entries.put(b"fill%d" % n, 1, b"f", None, n + 1)
+    assert entries.put(twins[0], 1, b"first", None, 40_000) is True
+    assert entries.put(twins[1], 1, b"second", None, 40_001) is True
+    assert entries.get(twins[0]).value == b"first" and entries.get(twins[1]).value == b"second"
+    assert entries.put(twins[0], 1, b"again", None, 40_002) is False
+    assert entries.get(twins[0]) == Record(1, b"again", None, 40_002)
+    assert entries.get(twins[1]) == Record(1, b"second", None, 40_001)
+    assert len(entries) == 30_000 and entries.get(b"fill0").value == b"f"

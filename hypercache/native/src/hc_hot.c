@@ -8,6 +8,21 @@
 #define MIN_CAP 4u
 #define OLDEST_SAMPLES_MAX 64
 
+/* A bucket holds its entry's pointer with the top 16 bits of the key's 64-bit hash in
+ * the pointer's top 16 bits, which user-space pointers leave zero (x86-64 and arm64
+ * Linux hand out 47- and 48-bit addresses unless asked for more). A probe passes a
+ * bucket whose tag differs without reading its entry: a cache miss saved for each
+ * other key on the way, and a key that is absent usually costs no entry read at all. */
+#define TAG_SHIFT 48
+#define PTR_MASK (((uintptr_t)1 << TAG_SHIFT) - 1)
+_Static_assert(sizeof(uintptr_t) == 8, "the hot tier's tagged buckets need 64-bit pointers");
+
+static inline uintptr_t tag_of(uint64_t hash) { return (uintptr_t)(hash >> TAG_SHIFT) << TAG_SHIFT; }
+
+static inline hc_hot_entry *entry_at(const hc_hot_slot *s, uint32_t i) {
+    return (hc_hot_entry *)(s->buckets[i] & PTR_MASK);
+}
+
 /* Bytes glibc's malloc takes for a request of n (an 8-byte header, 16-byte chunks of
  * at least 32): what `bytes` counts, so INFO and the memory limit see the real cost. */
 static uint64_t chunk_of(size_t n) {
@@ -23,12 +38,18 @@ static PyObject *entry_object(const hc_hot_entry *e) {
     return obj;
 }
 
-/* The bucket index of key in slot s (its entry or the empty bucket that ends its probe). */
-static uint32_t probe(const hc_hot_slot *s, uint32_t hash, const char *key, size_t klen) {
-    uint32_t mask = s->cap - 1, i = hash & mask;
+/* The bucket index of key (hash: hc_hash64 of it) in slot s: its entry's, or the empty
+ * bucket that ends its probe. */
+static uint32_t probe(const hc_hot_slot *s, uint64_t hash, const char *key, size_t klen) {
+    uint32_t mask = s->cap - 1, i = (uint32_t)hash & mask;
+    uintptr_t tag = tag_of(hash);
     for (;;) {
-        const hc_hot_entry *e = s->buckets[i];
-        if (e == NULL || (e->hash == hash && e->klen == klen && memcmp(e->data, key, klen) == 0)) return i;
+        uintptr_t b = s->buckets[i];
+        if (b == 0) return i;
+        if ((b & ~PTR_MASK) == tag) {
+            const hc_hot_entry *e = (const hc_hot_entry *)(b & PTR_MASK);
+            if (e->hash == (uint32_t)hash && e->klen == klen && memcmp(e->data, key, klen) == 0) return i;
+        }
         i = (i + 1) & mask;
     }
 }
@@ -36,12 +57,12 @@ static uint32_t probe(const hc_hot_slot *s, uint32_t hash, const char *key, size
 hc_hot_entry *hc_hot_find(HotTierObject *t, uint16_t slot, const char *key, size_t klen) {
     const hc_hot_slot *s = &t->slots[slot];
     if (s->count == 0) return NULL;
-    return s->buckets[probe(s, (uint32_t)hc_hash64(key, klen), key, klen)];
+    return entry_at(s, probe(s, hc_hash64(key, klen), key, klen));
 }
 
 /* Re-lay slot s in a table of `cap` buckets (0: free it). 0, or -1 with MemoryError. */
 static int resize(HotTierObject *t, hc_hot_slot *s, uint32_t cap) {
-    hc_hot_entry **fresh = NULL;
+    uintptr_t *fresh = NULL;
     if (cap) {
         fresh = PyMem_RawCalloc(cap, sizeof *fresh);
         if (fresh == NULL) {
@@ -49,11 +70,10 @@ static int resize(HotTierObject *t, hc_hot_slot *s, uint32_t cap) {
             return -1;
         }
         for (uint32_t i = 0; i < s->cap; i++) {
-            hc_hot_entry *e = s->buckets[i];
-            if (e == NULL) continue;
-            uint32_t j = e->hash & (cap - 1);
-            while (fresh[j] != NULL) j = (j + 1) & (cap - 1);
-            fresh[j] = e;
+            if (s->buckets[i] == 0) continue;
+            uint32_t j = entry_at(s, i)->hash & (cap - 1);
+            while (fresh[j] != 0) j = (j + 1) & (cap - 1);
+            fresh[j] = s->buckets[i];
         }
     }
     if (s->cap) t->bytes -= chunk_of((size_t)s->cap * sizeof *fresh);
@@ -75,25 +95,31 @@ int hc_hot_put(HotTierObject *t, uint16_t slot, const char *key, size_t klen, co
     /* grow first (at 3/4 full), so the probe below finds the final bucket */
     if (((uint64_t)s->count + 1) * 4 > (uint64_t)s->cap * 3 && resize(t, s, s->cap ? s->cap * 2 : MIN_CAP) < 0)
         return -1;
-    uint32_t hash = (uint32_t)hc_hash64(key, klen);
+    uint64_t hash = hc_hash64(key, klen);
     uint32_t i = probe(s, hash, key, klen);
-    hc_hot_entry *old = s->buckets[i];
+    hc_hot_entry *old = entry_at(s, i);
     PyObject *dropped = NULL; /* the replaced object value, released last */
     hc_hot_entry *e = old;
     if (old != NULL && (old->flags & HC_HOT_OBJECT)) dropped = entry_object(old);
     if (old == NULL || old->vlen != vlen) {
-        size_t old_size = old != NULL ? entry_size(klen, old->vlen) : 0; /* read before realloc frees it */
-        e = PyMem_RawRealloc(old, entry_size(klen, vlen));
-        if (e == NULL) {
+        /* a new allocation, not realloc: a pointer that cannot carry a tag is refused
+         * while the old entry still stands */
+        e = PyMem_RawMalloc(entry_size(klen, vlen));
+        if (e == NULL || ((uintptr_t)e & ~PTR_MASK) != 0) {
+            PyMem_RawFree(e);
             PyErr_NoMemory();
             return -1;
         }
-        if (old != NULL) t->bytes -= chunk_of(old_size);
+        if (old != NULL) {
+            memcpy(e, old, entry_size(klen, 0)); /* the header and the key */
+            t->bytes -= chunk_of(entry_size(klen, old->vlen));
+            PyMem_RawFree(old);
+        }
         t->bytes += chunk_of(entry_size(klen, vlen));
-        s->buckets[i] = e;
+        s->buckets[i] = (uintptr_t)e | tag_of(hash);
     }
     if (old == NULL) {
-        e->hash = hash;
+        e->hash = (uint32_t)hash;
         e->klen = (uint32_t)klen;
         memcpy(e->data, key, klen);
         if (s->count++ == 0) t->occupied[slot] = 1;
@@ -116,19 +142,18 @@ int hc_hot_put(HotTierObject *t, uint16_t slot, const char *key, size_t klen, co
  * table once it is an eighth full). Returns the entry, for the caller to free. */
 static hc_hot_entry *unlink_at(HotTierObject *t, uint16_t slot, uint32_t i) {
     hc_hot_slot *s = &t->slots[slot];
-    hc_hot_entry *gone = s->buckets[i];
+    hc_hot_entry *gone = entry_at(s, i);
     uint32_t mask = s->cap - 1, j = i;
-    s->buckets[i] = NULL;
+    s->buckets[i] = 0;
     for (;;) {
         j = (j + 1) & mask;
-        hc_hot_entry *e = s->buckets[j];
-        if (e == NULL) break;
-        uint32_t home = e->hash & mask;
-        /* e may move back to i unless its home lies cyclically in (i, j] */
+        if (s->buckets[j] == 0) break;
+        uint32_t home = entry_at(s, j)->hash & mask;
+        /* the entry may move back to i unless its home lies cyclically in (i, j] */
         int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
         if (!stays) {
-            s->buckets[i] = e;
-            s->buckets[j] = NULL;
+            s->buckets[i] = s->buckets[j];
+            s->buckets[j] = 0;
             i = j;
         }
     }
@@ -189,9 +214,9 @@ static void clear_all(HotTierObject *t) {
     for (uint32_t n = 0; n < HC_SLOT_COUNT; n++) {
         hc_hot_slot *s = &t->slots[n];
         for (uint32_t i = 0; i < s->cap; i++) {
-            hc_hot_entry *e = s->buckets[i];
+            hc_hot_entry *e = entry_at(s, i);
             if (e == NULL) continue;
-            s->buckets[i] = NULL;
+            s->buckets[i] = 0;
             PyObject *obj = (e->flags & HC_HOT_OBJECT) ? entry_object(e) : NULL;
             PyMem_RawFree(e);
             Py_XDECREF(obj);
@@ -252,8 +277,8 @@ static PyObject *HotTier_pop(HotTierObject *t, PyObject *key) {
     if (key_arg(key, &k, &klen, &slot) < 0) return NULL;
     hc_hot_slot *s = &t->slots[slot];
     if (s->count == 0) Py_RETURN_NONE;
-    uint32_t i = probe(s, (uint32_t)hc_hash64(k, klen), k, klen);
-    hc_hot_entry *e = s->buckets[i];
+    uint32_t i = probe(s, hc_hash64(k, klen), k, klen);
+    hc_hot_entry *e = entry_at(s, i);
     if (e == NULL) Py_RETURN_NONE;
     PyObject *value = value_of(e); /* before anything changes: it may fail */
     if (value == NULL) return NULL;
@@ -291,7 +316,7 @@ static PyObject *slot_list(HotTierObject *t, uint16_t slot, Py_ssize_t limit, in
     if (out == NULL) return NULL;
     Py_ssize_t got = 0;
     for (uint32_t i = 0; i < s->cap && got < n; i++) {
-        const hc_hot_entry *e = s->buckets[i];
+        const hc_hot_entry *e = entry_at(s, i);
         if (e == NULL) continue;
         PyObject *item = with_values ? Py_BuildValue("(NN)", key_of(e), value_of(e)) : key_of(e);
         if (item == NULL) {
@@ -335,11 +360,11 @@ static PyObject *HotTier_slot_keys_by_age(HotTierObject *t, PyObject *arg) {
     if (order == NULL) return PyErr_NoMemory();
     uint32_t n = 0;
     for (uint32_t i = 0; i < s->cap; i++)
-        if (s->buckets[i] != NULL) order[n++] = (uint64_t)(uint32_t)(t->tick - s->buckets[i]->tick) << 32 | i;
+        if (s->buckets[i] != 0) order[n++] = (uint64_t)(uint32_t)(t->tick - entry_at(s, i)->tick) << 32 | i;
     qsort(order, n, sizeof *order, older_first);
     PyObject *out = PyList_New(n);
     for (uint32_t j = 0; out != NULL && j < n; j++) {
-        PyObject *key = key_of(s->buckets[(uint32_t)order[j]]);
+        PyObject *key = key_of(entry_at(s, (uint32_t)order[j]));
         if (key == NULL) Py_CLEAR(out);
         else PyList_SET_ITEM(out, j, key);
     }
@@ -379,8 +404,8 @@ static PyObject *HotTier_random_key(HotTierObject *t, PyObject *const *args, Py_
     const hc_hot_slot *s = &t->slots[slot];
     if (s->count == 0) Py_RETURN_NONE;
     uint32_t i = pick & (s->cap - 1);
-    while (s->buckets[i] == NULL) i = (i + 1) & (s->cap - 1);
-    return key_of(s->buckets[i]);
+    while (s->buckets[i] == 0) i = (i + 1) & (s->cap - 1);
+    return key_of(entry_at(s, i));
 }
 
 /* oldest_key(slot, pick, samples): of up to `samples` entries of the slot (all of them
@@ -404,7 +429,7 @@ static PyObject *HotTier_oldest_key(HotTierObject *t, PyObject *const *args, Py_
     const hc_hot_entry *oldest = NULL;
     uint32_t oldest_age = 0;
     for (; seen < want; i = (i + 1) & mask) {
-        const hc_hot_entry *e = s->buckets[i];
+        const hc_hot_entry *e = entry_at(s, i);
         if (e == NULL) continue;
         uint32_t age = t->tick - e->tick;
         if (oldest == NULL || age > oldest_age) {

@@ -3,7 +3,8 @@
  * One allocation per key: a small header, the key's bytes, then a string value's bytes
  * (or, for a value of another type, a reference to its Python object). Per cluster slot
  * an open-addressing table (linear probing, backward-shift deletion) of pointers to the
- * entries, so a slot is still a unit that SCAN, COUNTKEYSINSLOT and eviction walk.
+ * entries, so a slot is still a unit that SCAN, COUNTKEYSINSLOT and eviction walk. Each
+ * pointer carries 16 bits of its key's hash, so a probe reads only its own key's entry.
  * A 100-byte value under a 16-byte key costs one 144-byte malloc chunk and ~16 bytes of
  * table, where a slot dict held a key object (64), a value object (144) and a dict
  * entry (~36).
@@ -37,7 +38,7 @@ typedef struct {
 } hc_hot_entry;
 
 typedef struct {
-    hc_hot_entry **buckets; /* cap pointers, NULL = empty; NULL array while cap is 0 */
+    uintptr_t *buckets; /* cap entry pointers tagged with hash bits (hc_hot.c), 0 = empty; NULL while cap is 0 */
     uint32_t cap;           /* 0 or a power of two */
     uint32_t count;
 } hc_hot_slot;

@@ -14,10 +14,10 @@
  */
 #include <limits.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "hc_crc32.h"
+#include "hc_digits.h"
 #include "hc_lane.h"
 
 #define KIND_STRING 1
@@ -111,7 +111,7 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
         if (old != NULL && !read_int64(hc_hot_value(old), old->vlen, &v)) return 0;
         if ((by > 0 && v > LLONG_MAX - by) || (by < 0 && v < LLONG_MIN - by)) return 0; /* overflow */
         *number = v + by;
-        vlen = snprintf(digits, sizeof digits, "%lld", *number);
+        vlen = (long long)hc_write_i64(digits, *number);
         vat = digits;
     }
     if (probe) return 1;
@@ -185,7 +185,7 @@ int hc_lane_incr(const char *buf, Py_ssize_t p, long long by, const lane_t *lane
     int rc = write_key(lane, buf + p, klen, NULL, 0, by, &number, probe);
     if (rc != 1 || probe) return rc;
     char line[32];
-    int n = snprintf(line, sizeof line, ":%lld\r\n", number);
+    size_t n = hc_write_resp_int(line, ':', number);
     Py_ssize_t at = PyByteArray_GET_SIZE(lane->reply);
     if (PyByteArray_Resize(lane->reply, at + n) < 0) return -1;
     memcpy(PyByteArray_AS_STRING(lane->reply) + at, line, (size_t)n);

@@ -77,14 +77,28 @@ static int entry_cmp_key(const hc_mem_entry *e, const char *key, size_t klen) {
     return key_cmp(e->data, e->klen, key, klen);
 }
 
-/* The table slot of key: where its id + 1 is, or the empty slot it would take. */
+/* A table slot holds id + 1 in its low log2(table_cap) bits (ids stay below 3/4 of the
+ * capacity) and, in the bits above, as many bits of the key's hash: a probe passes the
+ * slots of other keys without reading their entries, and a new key (most writes of a
+ * fresh memtable) usually reads none. */
+static uint32_t slot_value(const MemtableEntriesObject *m, uint32_t id, uint64_t hash) {
+    return (id + 1) | ((uint32_t)(hash >> 32) & ~(m->table_cap - 1));
+}
+
+static uint32_t slot_id(const MemtableEntriesObject *m, uint32_t v) { return (v & (m->table_cap - 1)) - 1; }
+
+/* The table slot of key (hash: hc_hash64 of it): where its id is, or the empty slot it
+ * would take. */
 static uint32_t probe(const MemtableEntriesObject *m, const char *key, size_t klen, uint64_t hash) {
     uint32_t mask = m->table_cap - 1, i = (uint32_t)hash & mask;
+    uint32_t tag = (uint32_t)(hash >> 32) & ~mask;
     for (;;) {
         uint32_t v = m->table[i];
         if (v == 0) return i;
-        const hc_mem_entry *e = m->entries[v - 1];
-        if (e->klen == klen && memcmp(e->data, key, klen) == 0) return i;
+        if ((v & ~mask) == tag) {
+            const hc_mem_entry *e = m->entries[(v & mask) - 1];
+            if (e->klen == klen && memcmp(e->data, key, klen) == 0) return i;
+        }
         i = (i + 1) & mask;
     }
 }
@@ -106,7 +120,8 @@ static int table_grow(MemtableEntriesObject *m) {
     m->table_cap = cap;
     for (uint32_t id = 0; id < m->count; id++) {
         const hc_mem_entry *e = m->entries[id];
-        m->table[probe(m, e->data, e->klen, hc_hash64(e->data, e->klen))] = id + 1;
+        uint64_t hash = hc_hash64(e->data, e->klen);
+        m->table[probe(m, e->data, e->klen, hash)] = slot_value(m, id, hash);
     }
     return 0;
 }
@@ -140,7 +155,8 @@ static int mem_put(MemtableEntriesObject *m, const char *ikey, size_t klen, int 
     }
     /* grow first (at 3/4 full), so the probe below finds the final slot */
     if (((uint64_t)m->count + 1) * 4 > (uint64_t)m->table_cap * 3 && table_grow(m) < 0) return -1;
-    uint32_t at = probe(m, ikey, klen, hc_hash64(ikey, klen));
+    uint64_t hash = hc_hash64(ikey, klen);
+    uint32_t at = probe(m, ikey, klen, hash);
     int is_new = m->table[at] == 0;
     if (is_new &&
         reserve((void **)&m->entries, &m->entries_cap, m->count, 16, sizeof *m->entries, &m->bytes) < 0)
@@ -159,9 +175,9 @@ static int mem_put(MemtableEntriesObject *m, const char *ikey, size_t klen, int 
     if (is_new) {
         uint32_t id = m->count++;
         m->entries[id] = e;
-        m->table[at] = id + 1;
+        m->table[at] = slot_value(m, id, hash);
     } else {
-        m->entries[m->table[at] - 1] = e;
+        m->entries[slot_id(m, m->table[at])] = e;
     }
     return is_new;
 }
@@ -185,7 +201,7 @@ int hc_mem_put_slot_key(MemtableEntriesObject *m, uint16_t slot, const char *key
 static const hc_mem_entry *find(const MemtableEntriesObject *m, const char *key, size_t klen) {
     if (m->count == 0) return NULL;
     uint32_t v = m->table[probe(m, key, klen, hc_hash64(key, klen))];
-    return v ? m->entries[v - 1] : NULL;
+    return v ? m->entries[slot_id(m, v)] : NULL;
 }
 
 /* Record(kind, value, expire_at or None, seq) of an entry: a new reference, or NULL. */

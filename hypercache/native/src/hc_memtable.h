@@ -43,7 +43,7 @@ typedef struct {
     PyObject *record_type; /* storage.records.Record: what get and the range reads return */
     hc_mem_entry **entries; /* by id: the newest entry of each key */
     uint32_t count, entries_cap;
-    uint32_t *table;      /* table_cap slots of id + 1 (0 = empty), linear probing */
+    uint32_t *table;      /* table_cap slots of id + 1 and hash bits (hc_memtable.c; 0 = empty), linear probing */
     uint32_t table_cap;   /* a power of two, or 0 */
     hc_mem_bucket *buckets; /* HC_MEM_BUCKETS of them, made by the first range read */
     uint32_t dealt;       /* ids [0, dealt) are in their buckets */

@@ -4,13 +4,13 @@
 
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "hc_crc16.h"
+#include "hc_digits.h"
 #include "hc_lane.h"
 
 #define MAX_COUNT (1024 * 1024) /* more arguments than this: the Python reader decides */
@@ -113,7 +113,7 @@ static int serve_keys(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t 
             rc = -1;
         } else {
             char *dst = PyByteArray_AS_STRING(reply) + at;
-            if (mget) dst += sprintf(dst, "*%zd\r\n", nkeys);
+            if (mget) dst += hc_write_resp_int(dst, '*', nkeys);
             for (Py_ssize_t i = 0; i < nkeys; i++) {
                 hc_hot_entry *e = entries[i];
                 if (e == NULL) {
@@ -121,7 +121,7 @@ static int serve_keys(const char *buf, Py_ssize_t p, Py_ssize_t end, Py_ssize_t 
                     dst += null_len;
                     continue;
                 }
-                dst += sprintf(dst, "$%u\r\n", e->vlen);
+                dst += hc_write_resp_int(dst, '$', e->vlen);
                 memcpy(dst, hc_hot_value(e), e->vlen);
                 memcpy(dst + e->vlen, "\r\n", 2);
                 dst += e->vlen + 2;
