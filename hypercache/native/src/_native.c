@@ -20,6 +20,7 @@
 
 #include "hc_bloom.h"
 #include "hc_crc16.h"
+#include "hc_crc32.h"
 #include "hc_resp.h"
 #include "hc_wal.h"
 #include "hc_flush.h"
@@ -1122,6 +1123,22 @@ static PyObject *mod_crc16(PyObject *Py_UNUSED(module), PyObject *data) {
     return PyLong_FromLong(crc);
 }
 
+/* crc32(data, crc=0, tables=False): hc_crc32 (or its table-driven path), for the tests. */
+static PyObject *mod_crc32(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"data", "crc", "tables", NULL};
+    Py_buffer view;
+    unsigned int crc = 0;
+    int tables = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|Ip:crc32", kwlist, &view, &crc, &tables)) return NULL;
+    uint32_t out = tables ? hc_crc32_tables(crc, view.buf, (size_t)view.len) : hc_crc32(crc, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(out);
+}
+
+static PyObject *mod_crc32_accelerated(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored)) {
+    return PyBool_FromLong(hc_crc32_accelerated());
+}
+
 static PyObject *mod_hash64(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"data", "seed", NULL};
     Py_buffer view;
@@ -1154,6 +1171,11 @@ static PyMethodDef module_methods[] = {
      "compact_table(inputs, cursors, last_key, target_size, block_size, now_ms, drop_tombstones, error_rate) -> (table, last_key): a compaction's next output table body (see hc_compact.h)."},
     {"key_slots", (PyCFunction)mod_key_slots, METH_O, "key_slots(keys) -> list[int]"},
     {"crc16", (PyCFunction)mod_crc16, METH_O, "crc16(data) -> int: CRC16-XMODEM (binascii.crc_hqx(data, 0))."},
+    {"crc32", (PyCFunction)(void (*)(void))mod_crc32, METH_VARARGS | METH_KEYWORDS,
+     "crc32(data, crc=0, tables=False) -> int: zlib.crc32(data, crc) as the native code computes it (tables: "
+     "by the table-driven path alone)."},
+    {"crc32_accelerated", (PyCFunction)mod_crc32_accelerated, METH_NOARGS,
+     "crc32_accelerated() -> bool: crc32 uses the CPU's carry-less multiply."},
     {"hash64", (PyCFunction)(void (*)(void))mod_hash64, METH_VARARGS | METH_KEYWORDS,
      "hash64(data, seed=0) -> int: XXH64, the hash every filter is built on."},
     {NULL, NULL, 0, NULL},

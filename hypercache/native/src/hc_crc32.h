@@ -9,6 +9,11 @@
 /* zlib.crc32(data, crc): continue `crc` (0 to start) over n bytes. */
 uint32_t hc_crc32(uint32_t crc, const unsigned char *p, size_t n);
 
+/* The same by the tables alone (what a CPU without carry-less multiply runs), and
+ * whether hc_crc32 multiplies: for the tests that hold the two to zlib's result. */
+uint32_t hc_crc32_tables(uint32_t crc, const unsigned char *p, size_t n);
+int hc_crc32_accelerated(void);
+
 /* The records' little-endian integers: write / read `bytes` bytes of v at p. */
 static inline void hc_put_le(unsigned char *p, uint64_t v, int bytes) {
     for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
