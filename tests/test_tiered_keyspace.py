@@ -231,12 +231,16 @@ def test_slot_tables_shrink_with_the_hot_tier(tmp_path, clock: Clock) -> None:
             t.ks.lookup(key)  # recently used
         leaving = sum(memory_of(key, b"x" * 100) for key in keys[100:])
         t.ks.set_memory_limit(t.ks.memory_used() - leaving, "allkeys-lru")
+        random.seed(20261203)  # eviction's samples: the same run every time
         t.ks.enforce_memory_limit()
         assert t.ks.hot_keys == tier.slot_len(slot_no) == len(tier)
         assert 95 <= len(tier) <= 100  # (the store's own memory moves the limit a little)
         assert tier.bytes <= 100 * 144 + 512 * 8 + 16  # from 4096 buckets to at most 512
         stayed = set(tier.slot_keys(slot_no))
-        assert len(stayed & set(keys[:100])) >= 60
+        # Sampled LRU is not exact: near the end most samples hold only recent keys, and
+        # about half of them go (44-59 of 100 kept over many seeds); evicting at random
+        # would keep ~5 (100 of 2000).
+        assert len(stayed & set(keys[:100])) >= 35
         for key in keys:
             assert t.ks.lookup(key) == b"x" * 100
     finally:
