@@ -698,3 +698,27 @@ def test_slot_occupancy_map_stays_exact(clock: Clock, seed: int) -> None:
             live = {k for k in names if ks.peek(k) is not None}
             assert set(full_scan(ks, count=3)) == live
     assert occupied_by_walk(ks) == occupied_by_count(ks)
+
+
+def test_lru_eviction_keeps_the_keys_in_use_through_churn(ks: Keyspace) -> None:
+    """allkeys-lru under churn: 100,000 new keys stream through room for ~10,000 while a
+    hot set of 1,000 is read between them. Sampled LRU keeps the hot set: the samples
+    are drawn from all keys in memory, so a slot that churn left small is not emptied of
+    its recent keys while large slots keep old ones (drawing slots uniformly lost a large
+    share of the hot set here). Keys fall in 64 slots, so every slot churns many times."""
+    random.seed(7)
+    hot = [b"{%d}hot%d" % (n % 64, n) for n in range(1000)]
+    for key in hot:
+        ks.set(key, b"h" * 100)
+    ks.set_memory_limit(ks.memory_used() * 10, "allkeys-lru")
+    for n in range(100_000):
+        ks.set(b"{%d}churn%d" % (n % 64, n), b"c" * 100)
+        if n % 100 == 99:
+            ks.enforce_memory_limit()
+        if n % 2000 == 1999:
+            for key in hot:
+                ks.lookup(key)
+    ks.enforce_memory_limit()
+    assert not ks.over_memory_limit() and 8_000 < len(ks) < 12_000
+    kept = sum(1 for key in hot if key in ks._tier)
+    assert kept >= 980, kept

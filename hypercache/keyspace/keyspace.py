@@ -57,8 +57,8 @@ class OutOfMemoryError(Exception):
     """Over the memory limit and the policy allows no eviction (Redis's -OOM)."""
 
 
-# Keys of a slot an LRU eviction compares (Redis samples maxmemory-samples, 5, keys of
-# the whole keyspace; this samples a random slot's keys, all of them in a small slot).
+# Keys an LRU eviction compares, drawn from the whole hot tier (Redis samples
+# maxmemory-samples, 5, keys of the whole keyspace).
 EVICTION_SAMPLES = 8
 
 EVICTION_POLICIES = (
@@ -456,24 +456,11 @@ class Keyspace:
                 if key is None or self.exists(key):  # an expired key is deleted here
                     return key
             return None
-        tier = self._tier
-        # A dense keyspace: a random slot is likely occupied.
-        for _ in range(100 if self._size >= SLOT_COUNT else 0):
-            key = tier.random_key(random.randrange(SLOT_COUNT), random.getrandbits(32))
-            if key is not None and self.peek(key) is not None:
-                return key
-        # Otherwise the first occupied slot from a random place on, round.
         while self._size:
-            key = tier.random_key(self._random_occupied_slot(), random.getrandbits(32))
-            if self.peek(key) is not None:  # an expired key is deleted here
+            key = self._tier.sample_key(random.getrandbits(64))
+            if key is not None and self.peek(key) is not None:  # an expired key is deleted here
                 return key
         return None
-
-    def _random_occupied_slot(self) -> int:
-        """The first slot holding keys in memory from a random place on, round (the
-        caller knows one does)."""
-        slot_no = self._tier.next_occupied(random.randrange(SLOT_COUNT))
-        return slot_no if slot_no >= 0 else self._tier.next_occupied(0)
 
     def iter_keys(self) -> Iterator[bytes]:
         """Every live key, in slot order (a snapshot per slot, safe against mutation)."""
@@ -545,7 +532,7 @@ class Keyspace:
 
     def _eviction_candidate(self) -> bytes | None:
         """A key whose value may leave memory, by the policy (approximated as Redis
-        does: the least recently used of a few keys sampled from a random slot)."""
+        does: the least recently used of a few keys sampled from the whole tier)."""
         if not len(self._tier):
             return None
         policy = self.policy
@@ -554,10 +541,9 @@ class Keyspace:
                 return None
             if policy.startswith("volatile"):
                 return self._volatile_candidate(policy)
-        slot_no = self._random_occupied_slot()
         if policy.endswith("random"):
-            return self._tier.random_key(slot_no, random.getrandbits(32))
-        return self._tier.oldest_key(slot_no, random.getrandbits(32), EVICTION_SAMPLES)
+            return self._tier.sample_key(random.getrandbits(64))
+        return self._tier.sample_oldest(random.getrandbits(64), EVICTION_SAMPLES)
 
     def _volatile_candidate(self, policy: str) -> bytes | None:
         """A key with a TTL: the soonest to expire (volatile-ttl) or a random one."""

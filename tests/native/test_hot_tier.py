@@ -45,14 +45,18 @@ def check_slot(hot: HotTier, model: dict[int, OrderedDict], slot: int) -> None:
     assert hot.slot_keys_by_age(slot) == list(expected)
     assert dict(hot.slot_items(slot)) == {k: v for k, (v, _) in expected.items()}
     if expected:
-        for pick in (0, 7, 2**32 - 1):
-            assert hot.oldest_key(slot, pick, 1) in expected
-            assert hot.random_key(slot, pick) in expected
-        if len(expected) <= 8:  # every key sampled: exactly the least recently used
-            assert hot.oldest_key(slot, 12345, 8) == next(iter(expected))
         assert hot.slot_keys(slot, 1)[0] in expected
-    else:
-        assert hot.oldest_key(slot, 1, 8) is None and hot.random_key(slot, 1) is None
+
+
+def check_samples(hot: HotTier, model: dict[int, OrderedDict]) -> None:
+    """Keys drawn from the whole tier are live keys; the oldest of many draws over a
+    single key is that key."""
+    live = {k for slot in model.values() for k in slot}
+    for pick in (0, 7, 2**64 - 1):
+        assert hot.sample_key(pick) in live if live else hot.sample_key(pick) is None
+        assert hot.sample_oldest(pick, 8) in live if live else hot.sample_oldest(pick, 8) is None
+    if len(live) == 1:
+        assert hot.sample_oldest(12345, 8) == next(iter(live))
 
 
 @settings(max_examples=300, deadline=None)
@@ -90,6 +94,7 @@ def test_hot_tier_matches_a_model(ops):
             model.clear()
         key = op[1] if len(op) > 1 else b""
         check_slot(hot, model, key_slot(key))
+        check_samples(hot, model)
     live = {k: v for slot in model.values() for k, v in slot.items()}
     assert len(hot) == len(live)
     for key, (value, ttl) in live.items():
@@ -138,7 +143,11 @@ def test_bad_arguments():
     with pytest.raises(ValueError):
         hot.slot_len(SLOT_COUNT)
     with pytest.raises(ValueError):
-        hot.oldest_key(0, 0, 0)
+        hot.sample_oldest(0, 0)
+    with pytest.raises(ValueError):
+        hot.sample_oldest(0, 65)
+    with pytest.raises(TypeError):
+        hot.sample_key()
     with pytest.raises(TypeError):
         HotTier(1)
     assert hot.next_occupied(SLOT_COUNT) == -1
@@ -178,3 +187,24 @@ def test_keys_whose_bucket_tags_collide():
     for n in range(100):
         hot.pop(b"{t}fill%d" % n)
     assert sorted(hot.slot_keys(slot)) == sorted([twins[0], twins[2]])
+
+
+def test_samples_are_drawn_by_key_not_by_slot():
+    """A slot is drawn in proportion to its keys: a slot of 10 keys next to one of 1,000
+    gives ~1% of the draws (drawing slots uniformly gave it half of them, and eviction
+    then emptied small slots of their recent keys while large ones kept old ones)."""
+    hot = HotTier()
+    for n in range(1000):
+        hot.set(b"{big}%d" % n, b"v")
+    for n in range(10):
+        hot.set(b"{small}%d" % n, b"v")
+    draws = [hot.sample_key(pick * 0x9E3779B97F4A7C15 % 2**64) for pick in range(20_000)]
+    small = sum(1 for k in draws if k.startswith(b"{small}"))
+    assert 100 <= small <= 320  # 198 expected
+    assert len(set(draws)) > 950  # nearly every key is drawn
+    # the oldest of 8 draws is one of the 500 just used only when all 8 are: (500/1010)^8,
+    # 0.4% of the time
+    for n in range(500, 1000):
+        hot.get(b"{big}%d" % n)
+    oldest = [hot.sample_oldest(pick * 0x2545F4914F6CDD1D % 2**64, 8) for pick in range(2000)]
+    assert sum(1 for k in oldest if k.startswith(b"{big}") and int(k[5:]) >= 500) <= 30

@@ -123,6 +123,7 @@ int hc_hot_put(HotTierObject *t, uint16_t slot, const char *key, size_t klen, co
         e->klen = (uint32_t)klen;
         memcpy(e->data, key, klen);
         if (s->count++ == 0) t->occupied[slot] = 1;
+        t->group_count[slot / HC_HOT_GROUP]++;
         t->count++;
     }
     e->vlen = (uint32_t)vlen;
@@ -158,6 +159,7 @@ static hc_hot_entry *unlink_at(HotTierObject *t, uint16_t slot, uint32_t i) {
         }
     }
     t->count--;
+    t->group_count[slot / HC_HOT_GROUP]--;
     t->bytes -= chunk_of(entry_size(gone->klen, gone->vlen));
     if (--s->count == 0) {
         t->occupied[slot] = 0;
@@ -226,6 +228,7 @@ static void clear_all(HotTierObject *t) {
         s->cap = s->count = 0;
     }
     memset(t->occupied, 0, sizeof t->occupied);
+    memset(t->group_count, 0, sizeof t->group_count);
     t->count = 0;
     t->bytes = 0;
 }
@@ -381,62 +384,74 @@ static PyObject *HotTier_next_occupied(HotTierObject *t, PyObject *arg) {
     return PyLong_FromLong(hit == NULL ? -1 : (long)(hit - t->occupied));
 }
 
-/* The slot and the random number of (slot, pick): the caller draws the randomness, so a
- * seeded random.Random makes evictions repeatable. 0, or -1 with an error. */
-static int slot_and_pick(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, const char *usage,
-                         uint16_t *slot, uint32_t *pick) {
+/* ---- sampling the whole tier ---------------------------------------------------------- */
+
+/* SplitMix64: the stream of numbers one caller-drawn seed gives the samples. */
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* An entry drawn from the whole tier (t->count > 0) by two random numbers: its slot with
+ * probability proportional to the slot's entries (the entry of rank r mod count), then
+ * the first full bucket from a random bucket of that slot. */
+static hc_hot_entry *sample_entry(const HotTierObject *t, uint64_t r, uint64_t b) {
+    uint64_t rank = r % t->count;
+    uint32_t g = 0;
+    while (rank >= t->group_count[g]) rank -= t->group_count[g++];
+    uint32_t slot = g * HC_HOT_GROUP;
+    while (rank >= t->slots[slot].count) rank -= t->slots[slot++].count;
+    const hc_hot_slot *s = &t->slots[slot];
+    uint32_t i = (uint32_t)b & (s->cap - 1);
+    while (s->buckets[i] == 0) i = (i + 1) & (s->cap - 1);
+    return entry_at(s, i);
+}
+
+static int sample_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t want, const char *usage, uint64_t *seed) {
     if (nargs != want) {
         PyErr_SetString(PyExc_TypeError, usage);
         return -1;
     }
-    if (slot_arg(args[0], slot) < 0) return -1;
-    unsigned long v = PyLong_AsUnsignedLongMask(args[1]);
-    if (v == (unsigned long)-1 && PyErr_Occurred()) return -1;
-    *pick = (uint32_t)v;
+    unsigned long long v = PyLong_AsUnsignedLongLongMask(args[0]);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) return -1;
+    *seed = v;
     return 0;
 }
 
-/* random_key(slot, pick): the key in the first full bucket from bucket pick mod cap on. */
-static PyObject *HotTier_random_key(HotTierObject *t, PyObject *const *args, Py_ssize_t nargs) {
-    uint16_t slot;
-    uint32_t pick;
-    if (slot_and_pick(args, nargs, 2, "random_key(slot, pick)", &slot, &pick) < 0) return NULL;
-    const hc_hot_slot *s = &t->slots[slot];
-    if (s->count == 0) Py_RETURN_NONE;
-    uint32_t i = pick & (s->cap - 1);
-    while (s->buckets[i] == 0) i = (i + 1) & (s->cap - 1);
-    return key_of(entry_at(s, i));
+/* sample_key(pick): a key drawn from the whole tier (about uniformly) by the random
+ * number `pick`, or None for an empty tier. */
+static PyObject *HotTier_sample_key(HotTierObject *t, PyObject *const *args, Py_ssize_t nargs) {
+    uint64_t seed;
+    if (sample_args(args, nargs, 1, "sample_key(pick)", &seed) < 0) return NULL;
+    if (t->count == 0) Py_RETURN_NONE;
+    uint64_t r = splitmix64(&seed);
+    return key_of(sample_entry(t, r, splitmix64(&seed)));
 }
 
-/* oldest_key(slot, pick, samples): of up to `samples` entries of the slot (all of them
- * if it has no more; else consecutive ones from bucket pick mod cap on), the key least
- * recently used; None for an empty slot. */
-static PyObject *HotTier_oldest_key(HotTierObject *t, PyObject *const *args, Py_ssize_t nargs) {
-    uint16_t slot;
-    uint32_t pick;
-    if (slot_and_pick(args, nargs, 3, "oldest_key(slot, pick, samples)", &slot, &pick) < 0) return NULL;
-    long samples = PyLong_AsLong(args[2]);
+/* sample_oldest(pick, samples): the least recently used of `samples` keys drawn from
+ * the whole tier by the random number `pick`; None for an empty tier. */
+static PyObject *HotTier_sample_oldest(HotTierObject *t, PyObject *const *args, Py_ssize_t nargs) {
+    uint64_t seed;
+    if (sample_args(args, nargs, 2, "sample_oldest(pick, samples)", &seed) < 0) return NULL;
+    long samples = PyLong_AsLong(args[1]);
     if (samples == -1 && PyErr_Occurred()) return NULL;
     if (samples < 1 || samples > OLDEST_SAMPLES_MAX) {
         PyErr_SetString(PyExc_ValueError, "samples out of range 1..64");
         return NULL;
     }
-    const hc_hot_slot *s = &t->slots[slot];
-    if (s->count == 0) Py_RETURN_NONE;
-    uint32_t mask = s->cap - 1;
-    uint32_t i = s->count <= (uint32_t)samples ? 0 : pick & mask;
-    uint32_t seen = 0, want = s->count < (uint32_t)samples ? s->count : (uint32_t)samples;
+    if (t->count == 0) Py_RETURN_NONE;
     const hc_hot_entry *oldest = NULL;
     uint32_t oldest_age = 0;
-    for (; seen < want; i = (i + 1) & mask) {
-        const hc_hot_entry *e = entry_at(s, i);
-        if (e == NULL) continue;
+    for (long n = 0; n < samples; n++) {
+        uint64_t r = splitmix64(&seed);
+        const hc_hot_entry *e = sample_entry(t, r, splitmix64(&seed));
         uint32_t age = t->tick - e->tick;
         if (oldest == NULL || age > oldest_age) {
             oldest = e;
             oldest_age = age;
         }
-        seen++;
     }
     return key_of(oldest);
 }
@@ -465,11 +480,11 @@ static PyMethodDef HotTier_methods[] = {
      "slot_keys_by_age(slot) -> the slot's keys, least recently used first"},
     {"next_occupied", (PyCFunction)HotTier_next_occupied, METH_O,
      "next_occupied(start) -> the first slot >= start holding a key, or -1"},
-    {"random_key", (PyCFunction)(void (*)(void))HotTier_random_key, METH_FASTCALL,
-     "random_key(slot, pick) -> a key of the slot chosen by the random number `pick`, or None"},
-    {"oldest_key", (PyCFunction)(void (*)(void))HotTier_oldest_key, METH_FASTCALL,
-     "oldest_key(slot, pick, samples) -> the least recently used of up to `samples` keys of the slot "
-     "(from a place chosen by the random number `pick`), or None"},
+    {"sample_key", (PyCFunction)(void (*)(void))HotTier_sample_key, METH_FASTCALL,
+     "sample_key(pick) -> a key drawn from the whole tier (about uniformly) by the random number `pick`, or None"},
+    {"sample_oldest", (PyCFunction)(void (*)(void))HotTier_sample_oldest, METH_FASTCALL,
+     "sample_oldest(pick, samples) -> the least recently used of `samples` keys drawn from the whole tier by "
+     "the random number `pick`, or None"},
     {"clear", (PyCFunction)HotTier_clear, METH_NOARGS, "clear(): drop every key"},
     {NULL, NULL, 0, NULL},
 };
