@@ -535,3 +535,70 @@ def test_every_param_parses_its_own_output():
         shown = param.show(config)
         assert param.parse(shown) == param.get(config) or (name == "requirepass" and shown == ""), name
         assert lookup(name.upper()) is param
+
+
+# ---- CONFIG SET takes effect ------------------------------------------------------------
+
+
+def test_config_set_maxmemory_evicts_and_refuses_as_redis(start_server, redis_ref):
+    """A lowered maxmemory applies at once: allkeys-lru evicts down to it (as Redis's
+    CONFIG SET does), noeviction refuses writes with -OOM; raised again, writes go on."""
+    srv = start_server("--appendonly", "no", "--maxmemory-policy", "allkeys-lru")
+    ref_client = redis.Redis(port=redis_ref.port, socket_timeout=10)
+    ref_client.flushall()
+    try:
+        for client in (redis.Redis(port=srv.port, socket_timeout=10), ref_client):
+            client.mset({f"k{n}": "v" * 1000 for n in range(3000)})  # ~3 MB of values
+            assert client.dbsize() == 3000
+            assert client.config_set("maxmemory-policy", "allkeys-lru")
+            assert client.config_set("maxmemory", "2mb")  # below the ~3 MB the values take
+            client.ping()
+            assert 0 < client.dbsize() < 3000 and int(client.info("stats")["evicted_keys"]) > 0
+            assert client.config_set("maxmemory-policy", "noeviction")
+            assert client.config_set("maxmemory", "1")  # below anything: nothing may be written
+            with pytest.raises(redis.exceptions.ResponseError, match="command not allowed when used memory > 'maxmemory'"):
+                client.set("more", "v")
+            assert client.config_set("maxmemory", "0")
+            assert client.set("more", "v")
+            client.close()
+    finally:
+        ref_client.config_set("maxmemory", "0")
+        ref_client.config_set("maxmemory-policy", "noeviction")
+        ref_client.flushall()
+
+
+def test_config_set_request_limits_apply_to_connected_clients(start_server):
+    srv = start_server("--appendonly", "no")
+    client = redis.Redis(port=srv.port, socket_timeout=10)
+    assert client.set("big", "x" * (2 * 1024 * 1024))
+    assert client.config_set("proto-max-bulk-len", "1mb")
+    with pytest.raises(redis.exceptions.ResponseError, match="invalid bulk length"):  # then it closes the stream, as Redis
+        client.set("big", "x" * (2 * 1024 * 1024))
+    client = redis.Redis(port=srv.port, socket_timeout=10)
+    assert client.config_set("proto-max-bulk-len", "512mb")
+    assert client.set("big", "x" * (2 * 1024 * 1024)) and client.strlen("big") == 2 * 1024 * 1024
+
+
+def test_config_set_appendfsync_and_memtable_size_reach_the_store(start_server):
+    """appendfsync always: each write is fsynced before its reply (INFO storage's WAL
+    fsync count grows with every SET); a smaller memtable-size: the next writes flush."""
+    srv = start_server("--appendonly", "yes", "--appendfsync", "no")
+    client = redis.Redis(port=srv.port, socket_timeout=10)
+
+    def storage(field: str) -> int:
+        return int(client.info("storage")[f"storage_{field}"])
+
+    client.set("a", "1")
+    assert storage("wal_fsyncs") == 0  # no: never fsynced unless asked
+    assert client.config_set("appendfsync", "always")
+    before = storage("wal_fsyncs")
+    for n in range(5):
+        client.set(f"k{n}", "v")
+        assert storage("wal_fsyncs") >= before + n + 1
+    assert client.config_set("appendfsync", "everysec", "memtable-size", "1mb")
+    flushes = storage("flushes")
+    client.mset({f"m{n}": "v" * 1000 for n in range(3000)})
+    deadline = time.monotonic() + 20
+    while storage("flushes") == flushes and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert storage("flushes") > flushes

@@ -130,12 +130,10 @@ def config_set(ctx: Context, args: list[bytes]) -> object:
                         pass
             raise CommandError(_failed(param.name, str(err) or type(err).__name__)) from None
     refresh_thresholds(ctx.server)  # the slow log's and latency monitor's, read by dispatch
-    # Layers that copied a setting when they started (the storage engine's sync policy and
-    # memtable size, a connection's reader limits) learn of the change through this hook,
-    # if the server layer has set one: `state.config_changed({"appendfsync", ...})`.
-    notify = getattr(ctx.server, "config_changed", None)
-    if callable(notify):
-        notify({param.name for param, _value in parsed})
+    # Layers that copied a setting when they started (the keyspace's memory limit, the
+    # storage engine's sync policy and memtable size, connections' reader limits) learn
+    # of the change through the server layer's hook.
+    ctx.server.config_changed({param.name for param, _value in parsed})
     return OK
 
 

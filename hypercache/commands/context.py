@@ -98,6 +98,9 @@ class ServerState:
         self.lane_totals = [0] * 14  # what the lane answered, not yet counted (fastlane.py)
         # Filled in by the server layer: ask it to stop (SHUTDOWN) with an exit code.
         self.request_shutdown: Callable[[], None] = lambda: None
+        # Called by CONFIG SET with the names it changed; the server layer applies them
+        # where a layer copied a setting when it started (server/listener.py).
+        self.config_changed: Callable[[set[str]], None] = lambda names: None
 
     def new_client_id(self) -> int:
         client_id = self.next_client_id

@@ -102,6 +102,13 @@ class RequestReader:
         # 1 GET, 2 MGET, 0 none since the caller last zeroed it.
         self.lane_last = 0
 
+    def set_limits(self, max_bulk_len: int, query_buffer_limit: int) -> None:
+        """New limits for what arrives from now on (CONFIG SET proto-max-bulk-len,
+        client-query-buffer-limit apply to connected clients too, as in Redis)."""
+        self.max_bulk_len = max_bulk_len
+        self.fast_max_bulk = min(max_bulk_len, BIG_ARG - 1)
+        self.query_buffer_limit = query_buffer_limit
+
     def feed(self, data: bytes) -> None:
         """Append bytes received from the client."""
         if type(data) is not bytes:

@@ -34,9 +34,22 @@ class Server:
         self.state = ServerState(config)
         self._shutdown = trio.Event()
         self.state.request_shutdown = self._request_shutdown
+        self.state.config_changed = self._config_changed
         self._cancel_loading = lambda: None
         self.listeners: list[trio.socket.SocketType] = []
         self.reactor = Reactor(self.state)
+
+    def _config_changed(self, names: set[str]) -> None:
+        """CONFIG SET changed `names`: tell the layers that copied a setting at start."""
+        config = self.config
+        if names & {"maxmemory", "maxmemory-policy"}:
+            # over a lowered limit, the round this command ran in evicts (Reactor._round)
+            self.state.keyspace.set_memory_limit(config.maxmemory, config.maxmemory_policy)
+        if names & {"proto-max-bulk-len", "client-query-buffer-limit"}:
+            self.reactor.set_reader_limits(config.proto_max_bulk_len, config.client_query_buffer_limit)
+        persistence = self.state.persistence
+        if persistence is not None and names & {"appendfsync", "wal-sync-interval", "memtable-size", "maxmemory"}:
+            persistence.reconfigure()  # type: ignore[attr-defined]
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Bind, serve, and return after SHUTDOWN or SIGTERM/SIGINT."""

@@ -155,17 +155,30 @@ class Persistence:
         """Have the syncer fsync the WAL soon (held replies, BGSAVE's sealed files)."""
         self._sync_wanted.set()
 
+    def reconfigure(self) -> None:
+        """Take in a CONFIG SET of appendfsync, wal-sync-interval, memtable-size or
+        maxmemory (which caps the memtable): the syncer's next wait follows the new
+        policy, and the next write past the new size freezes the memtable."""
+        storage = self.storage
+        if storage is None:  # still loading: open() reads the config afresh
+            return
+        fresh = storage_options(self.config)
+        storage.options.memtable_size = fresh.memtable_size
+        if fresh.sync_policy != self._policy:
+            storage.options.sync_policy = self._policy = fresh.sync_policy
+            self._sync_wanted.set()  # out of a wait sized for the old policy
+
     # ---- background tasks (started in the server's nursery) ------------------------------
 
     async def run_syncer(self) -> None:
-        """fsync the WAL as the policy says: on demand (always), or every period."""
-        storage, policy = self.storage, self._policy
-        assert storage is not None and policy is not None
-        period = policy.sync_period_s
+        """fsync the WAL as the policy says: on demand (always), or every period (the
+        policy is read afresh each time round: CONFIG SET appendfsync)."""
+        storage = self.storage
+        assert storage is not None
         while True:
-            if period is None:
-                await trio.sleep_forever()
-            elif period == 0:
+            assert self._policy is not None
+            period = self._policy.sync_period_s
+            if not period:  # always: each time one is asked for; no: only when asked (BGSAVE)
                 await self._sync_wanted.wait()
             else:
                 with trio.move_on_after(period):

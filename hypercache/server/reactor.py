@@ -128,6 +128,17 @@ class Reactor:
         except BlockingIOError:
             pass  # the counter is full: a wake-up is pending anyway
 
+    def set_reader_limits(self, max_bulk_len: int, query_buffer_limit: int) -> None:
+        """Every connected client's request limits (CONFIG SET), the lane's copy too."""
+        for fd, conn in self.conns.items():
+            conn.reader.set_limits(max_bulk_len, query_buffer_limit)
+            if fd in self.lanes:
+                entry = conn.lane_entry()
+                if entry is None:
+                    del self.lanes[fd]
+                else:
+                    self.lanes[fd] = entry
+
     def _watch(self, conn: Connection, events: int) -> None:
         """Watch `conn` for `events`; a client watched for reading alone and quiet is
         served by the native lane_round (self.lanes) until the round next looks at it."""
