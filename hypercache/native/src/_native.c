@@ -632,6 +632,21 @@ int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len) {
     return hc_cf_contains(&self->cf, hc_hash64(key, (size_t)len));
 }
 
+int hc_lane_filter_insert(PyObject *filter, const char *key, Py_ssize_t len) {
+    if (!PyObject_TypeCheck(filter, &CuckooType)) {
+        PyErr_SetString(PyExc_TypeError, "lane: the keyspace filter is not a cuckoo filter");
+        return -1;
+    }
+    CuckooObject *self = (CuckooObject *)filter;
+    if (filter_usable(&self->base, 1) < 0) return -1;
+    int rc = hc_cf_insert(&self->cf, hc_hash64(key, (size_t)len));
+    if (rc != HC_OK) {
+        (void)raise_status(rc, "Filter is full"); /* sets the exception, returns NULL */
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *Cuckoo_contains(CuckooObject *self, PyObject *key) {
     uint64_t h;
     if (filter_usable(&self->base, 0) < 0 || hash_key(key, &h) < 0) return NULL;

@@ -50,6 +50,10 @@ typedef struct {
  * 0 certainly not, -1 if it cannot say (not a usable cuckoo filter). In _native.c. */
 int hc_lane_filter_contains(PyObject *filter, const char *key, Py_ssize_t len);
 
+/* Insert `key` into the keyspace filter, as its insert(key) method does (no Python call,
+ * no bytes object): 0, or -1 with the exception insert would raise. In _native.c. */
+int hc_lane_filter_insert(PyObject *filter, const char *key, Py_ssize_t len);
+
 /* Does `key` have an entry in the lane's expiry dict? 1, 0, or -1 on error. In hc_resp.c. */
 int hc_lane_has_ttl_entry(const lane_t *lane, const char *key, Py_ssize_t len);
 

@@ -84,7 +84,6 @@ static int read_int64(const char *s, Py_ssize_t n, long long *v) {
  * -1 on error. */
 static int write_key(const lane_t *lane, const char *at, long long klen, const char *vat, long long vlen,
                      long long by, long long *number, int probe) {
-    static PyObject *insert_name = NULL;
     lane_writes_t *w = lane->writes;
     char digits[24];
     uint16_t slot = hc_key_slot((const uint8_t *)at, (size_t)klen);
@@ -118,11 +117,9 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
     long long old_vlen = old != NULL ? old->vlen : 0; /* `old` may move once the tier changes */
     if (w->memtable != NULL) { /* the store first: the WAL record, then the memtable */
         int live_before = !is_new;
-        if (ask_store || !live_before) {
+        if (ask_store) { /* before this write is in the memtable, as Keyspace._store asks */
             key = PyBytes_FromStringAndSize(at, (Py_ssize_t)klen);
             if (key == NULL) goto fail;
-        }
-        if (ask_store) { /* before this write is in the memtable, as Keyspace._store asks */
             PyObject *answer = PyObject_CallOneArg(w->contains, key);
             if (answer == NULL) {
                 /* a damaged store (ColdTier has logged it): write the key as new, so the
@@ -145,12 +142,8 @@ static int write_key(const lane_t *lane, const char *at, long long klen, const c
         /* as many filter negatives as the Python path counts: a SET's check; for an
          * INCR also its read (ColdTier counts what `contains` asked itself) */
         w->negatives += is_new && !ask_store ? (by != 0 ? 2 : 1) : 0;
-        if (!live_before) { /* cold.became_live: into the keyspace filter */
-            if (insert_name == NULL && (insert_name = PyUnicode_InternFromString("insert")) == NULL) goto fail;
-            PyObject *done = PyObject_CallMethodOneArg(lane->filter, insert_name, key);
-            if (done == NULL) goto fail;
-            Py_DECREF(done);
-        }
+        if (!live_before && hc_lane_filter_insert(lane->filter, at, (Py_ssize_t)klen) < 0)
+            goto fail; /* cold.became_live: into the keyspace filter */
     } else {
         w->writes++;
         w->live += is_new;
