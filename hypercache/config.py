@@ -42,6 +42,7 @@ class Config:
     # cache
     maxmemory: int = 0  # bytes; 0 = no limit
     maxmemory_policy: str = "noeviction"
+    maxmemory_samples: int = 8  # keys an LRU eviction compares (Redis: 5, with an eviction pool besides)
     cuckoo_filter_fpp: float = 0.01
     # persistence and storage
     appendonly: bool = True

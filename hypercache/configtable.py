@@ -296,6 +296,9 @@ PARAMS_LIST: list[Param] = [
     _P("maxmemory-policy", "maxmemory_policy", enum(*EVICTION_POLICIES),
        "what to drop past maxmemory (allkeys-lru, ...; lru, lfu)", metavar="POLICY",
        lenient=enum(*EVICTION_POLICIES, aliases={"lru": "allkeys-lru", "lfu": "allkeys-lfu"})),
+    _P("maxmemory-samples", "maxmemory_samples", integer(1, INT_MAX),
+       "keys an LRU eviction compares, at most 64 taken: more is closer to exact LRU, and slower (Redis's default: 5)",
+       metavar="N"),
     _P("cuckoo-filter-fpp", "cuckoo_filter_fpp", decimal(0.001, 0.05), "keyspace cuckoo filter false-positive rate", mutable=False, metavar="RATE"),
     # persistence
     _P("appendonly", "appendonly", BOOL, "write-ahead log on (yes) or pure cache (no)", metavar="yes|no"),
@@ -401,6 +404,7 @@ _YAML = [
     _from_param("storage.compaction_threads", "compaction-threads"),
     _from_param("cache.max_memory", "maxmemory"),
     _from_param("cache.eviction_policy", "maxmemory-policy"),
+    _from_param("cache.eviction_samples", "maxmemory-samples"),
     _from_param("cache.cuckoo_filter_fpp", "cuckoo-filter-fpp"),
     _from_param("server.requirepass", "requirepass"),
     _from_param("server.maxclients", "maxclients"),

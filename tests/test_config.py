@@ -307,7 +307,8 @@ def restore(both):
     """(hc, ref), and after the test both servers get back the values they had (the
     servers are shared with other tests)."""
     names = ["maxmemory", "maxmemory-policy", "hz", "timeout", "maxclients", "appendfsync",
-             "slowlog-log-slower-than", "slowlog-max-len", "loglevel", "save", "proto-max-bulk-len"]
+             "slowlog-log-slower-than", "slowlog-max-len", "loglevel", "save", "proto-max-bulk-len",
+             "maxmemory-samples"]
     saved = [client.config_get(*names) for client in both]
     yield both
     for client, values in zip(both, saved):
@@ -347,7 +348,7 @@ def test_config_get_matches_redis(both):
 def test_config_get_glob_covers_the_table(r):
     got = r.config_get("*")
     assert set(got) == set(PARAMS)
-    assert set(r.config_get("max*")) == {"maxclients", "maxmemory", "maxmemory-policy"}
+    assert set(r.config_get("max*")) == {"maxclients", "maxmemory", "maxmemory-policy", "maxmemory-samples"}
     assert set(r.config_get("port", "BIND")) == {"port", "BIND"}  # exact names as given
 
 
@@ -602,3 +603,33 @@ def test_config_set_appendfsync_and_memtable_size_reach_the_store(start_server):
     while storage("flushes") == flushes and time.monotonic() < deadline:
         time.sleep(0.1)
     assert storage("flushes") > flushes
+
+
+def test_maxmemory_samples_is_redis_s_parameter(restore, start_server):
+    """maxmemory-samples takes Redis's range (1-64) and errors; a flag and CONFIG SET
+    both reach the eviction (1 sample: the evicted keys are drawn at random)."""
+    hc, ref = restore
+    for value in ("1", "10", "64"):
+        assert hc.config_set("maxmemory-samples", value) and ref.config_set("maxmemory-samples", value)
+        assert hc.config_get("maxmemory-samples") == ref.config_get("maxmemory-samples") == {"maxmemory-samples": value}
+    for bad in ("0", "65", "x", "-1"):
+        assert reply(hc, "CONFIG", "SET", "maxmemory-samples", bad) == reply(ref, "CONFIG", "SET", "maxmemory-samples", bad)
+    srv = start_server("--appendonly", "no", "--maxmemory-samples", "1", "--maxmemory-policy", "allkeys-lru")
+    client = redis.Redis(port=srv.port, socket_timeout=10)
+    assert client.config_get("maxmemory-samples") == {"maxmemory-samples": "1"}
+    hot = [f"hot{n}" for n in range(200)]
+
+    def kept_through_churn() -> int:
+        client.flushall()
+        client.config_set("maxmemory", "0")
+        client.mset({key: "h" * 1000 for key in hot})
+        client.config_set("maxmemory", "2mb")  # room for ~1,900 values of 1 KB
+        for n in range(40):  # 100 new keys a batch, the hot set read between batches
+            client.mset({f"churn{n}:{i}": "c" * 1000 for i in range(100)})
+            client.mget(hot)
+        return sum(v is not None for v in client.mget(hot))
+
+    at_random = kept_through_churn()
+    assert client.config_set("maxmemory-samples", "16")
+    sampled = kept_through_churn()
+    assert sampled > at_random + 20

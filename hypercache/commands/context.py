@@ -82,7 +82,7 @@ class ServerState:
         self.save_status = "ok"
         self.last_save_seconds = -1.0
         self.keyspace_version_at_save = 0
-        self.keyspace.set_memory_limit(config.maxmemory, config.maxmemory_policy)
+        self.keyspace.set_memory_limit(config.maxmemory, config.maxmemory_policy, config.maxmemory_samples)
         # INFO: this process's random identity (run_id) and replication id, as Redis's
         self.run_id = os.urandom(20).hex()
         self.replid = os.urandom(20).hex()

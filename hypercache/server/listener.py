@@ -42,9 +42,9 @@ class Server:
     def _config_changed(self, names: set[str]) -> None:
         """CONFIG SET changed `names`: tell the layers that copied a setting at start."""
         config = self.config
-        if names & {"maxmemory", "maxmemory-policy"}:
+        if names & {"maxmemory", "maxmemory-policy", "maxmemory-samples"}:
             # over a lowered limit, the round this command ran in evicts (Reactor._round)
-            self.state.keyspace.set_memory_limit(config.maxmemory, config.maxmemory_policy)
+            self.state.keyspace.set_memory_limit(config.maxmemory, config.maxmemory_policy, config.maxmemory_samples)
         if names & {"proto-max-bulk-len", "client-query-buffer-limit"}:
             self.reactor.set_reader_limits(config.proto_max_bulk_len, config.client_query_buffer_limit)
         persistence = self.state.persistence
