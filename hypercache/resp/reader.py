@@ -92,10 +92,7 @@ class RequestReader:
         self._bulklen = -1  # length of the bulk whose header was read, -1 if none
         self._rewinds = 0  # times the request now arriving was parsed again whole (_rewind)
         self._parsed_ahead = 0  # bytes of it parsed before the rewind (not pending, for Redis)
-        self.max_bulk_len = max_bulk_len
-        # The longest bulk the C parser takes: longer ones are gathered by this reader.
-        self.fast_max_bulk = min(max_bulk_len, BIG_ARG - 1)
-        self.query_buffer_limit = query_buffer_limit
+        self.set_limits(max_bulk_len, query_buffer_limit)
         self.authenticated = True  # the server sets False while AUTH is required
         self.error: ProtocolError | None = None
         # The last request the C parser answered itself (the lane, see read_requests):
@@ -106,6 +103,7 @@ class RequestReader:
         """New limits for what arrives from now on (CONFIG SET proto-max-bulk-len,
         client-query-buffer-limit apply to connected clients too, as in Redis)."""
         self.max_bulk_len = max_bulk_len
+        # The longest bulk the C parser takes: longer ones are gathered by this reader.
         self.fast_max_bulk = min(max_bulk_len, BIG_ARG - 1)
         self.query_buffer_limit = query_buffer_limit
 

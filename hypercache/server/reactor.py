@@ -133,11 +133,15 @@ class Reactor:
         for fd, conn in self.conns.items():
             conn.reader.set_limits(max_bulk_len, query_buffer_limit)
             if fd in self.lanes:
-                entry = conn.lane_entry()
-                if entry is None:
-                    del self.lanes[fd]
-                else:
-                    self.lanes[fd] = entry
+                self._refresh_lane(conn, True)
+
+    def _refresh_lane(self, conn: Connection, may_serve: bool) -> None:
+        """Put `conn` in `lanes` with what lane_round needs now, or take it out."""
+        entry = conn.lane_entry() if may_serve and not self.lane_failed else None
+        if entry is None:
+            self.lanes.pop(conn.fd, None)
+        else:
+            self.lanes[conn.fd] = entry
 
     def _watch(self, conn: Connection, events: int) -> None:
         """Watch `conn` for `events`; a client watched for reading alone and quiet is
@@ -145,11 +149,7 @@ class Reactor:
         if conn.registered_events != events:
             self.epoll.modify(conn.fd, events)
             conn.registered_events = events
-        entry = conn.lane_entry() if events == READ and not self.lane_failed else None
-        if entry is None:
-            self.lanes.pop(conn.fd, None)
-        else:
-            self.lanes[conn.fd] = entry
+        self._refresh_lane(conn, events == READ)
 
     def _lane_round(self, ready: list[tuple[int, int]], start: int, storage: object,
                     served: list[Connection]) -> tuple[int, tuple | None]:

@@ -603,11 +603,20 @@ static PyObject *Cuckoo_from_header(PyTypeObject *type, PyObject *data) {
 
 /* The per-key methods call hc_cf_* directly (see the top of the shared part). */
 
+/* Insert the key of hash h, as CF.ADD does: 0, or -1 with the exception. */
+static int add_hash(CuckooObject *self, uint64_t h) {
+    if (filter_usable(&self->base, 1) < 0) return -1;
+    int rc = hc_cf_insert(&self->cf, h);
+    if (rc != HC_OK) {
+        (void)raise_status(rc, "Filter is full"); /* sets the exception, returns NULL */
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *Cuckoo_insert(CuckooObject *self, PyObject *key) {
     uint64_t h;
-    if (filter_usable(&self->base, 1) < 0 || hash_key(key, &h) < 0) return NULL;
-    int rc = hc_cf_insert(&self->cf, h);
-    if (rc != HC_OK) return raise_status(rc, "Filter is full");
+    if (hash_key(key, &h) < 0 || add_hash(self, h) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -637,14 +646,7 @@ int hc_lane_filter_insert(PyObject *filter, const char *key, Py_ssize_t len) {
         PyErr_SetString(PyExc_TypeError, "lane: the keyspace filter is not a cuckoo filter");
         return -1;
     }
-    CuckooObject *self = (CuckooObject *)filter;
-    if (filter_usable(&self->base, 1) < 0) return -1;
-    int rc = hc_cf_insert(&self->cf, hc_hash64(key, (size_t)len));
-    if (rc != HC_OK) {
-        (void)raise_status(rc, "Filter is full"); /* sets the exception, returns NULL */
-        return -1;
-    }
-    return 0;
+    return add_hash((CuckooObject *)filter, hc_hash64(key, (size_t)len));
 }
 
 static PyObject *Cuckoo_contains(CuckooObject *self, PyObject *key) {
